@@ -1,0 +1,59 @@
+# Driftline developer commands. `make help` lists them.
+# Everything runs from a project virtualenv (.venv) that `make` creates and keeps in sync
+# with pyproject.toml; nothing needs installing by hand.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.driftline-installed
+PYTEST := $(BIN)/pytest
+SOURCES := schemas serving stream retrain driftline tests bench
+
+.DEFAULT_GOAL := help
+.PHONY: help install up test test-unit test-integration test-regression lint typecheck format bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP) ## Create the virtualenv and install Driftline with its dev tools
+
+# `bash -m` gives the launcher its own process group in the terminal's foreground, so
+# Ctrl-C reaches the launcher (which stops the stack and exits 0) and not make itself
+# (which would report "Interrupt" and exit 130 whatever its child did).
+up: $(STAMP) ## Start the local stack (broker, Redis) until Ctrl-C
+	@bash -mc '$(BIN)/driftline up'
+
+test: $(STAMP) lint typecheck ## Lint, type-check, then run unit, integration and regression tests
+	$(PYTEST) -m "unit or integration or regression"
+
+test-unit: $(STAMP) ## Unit tests only (no servers)
+	$(PYTEST) -m unit
+
+test-integration: $(STAMP) ## Integration tests on real components started by fixtures
+	$(PYTEST) -m integration
+
+test-regression: $(STAMP) ## Regression tests (contracts, pinned broker behaviour)
+	$(PYTEST) -m regression
+
+lint: $(STAMP) ## ruff check and ruff format --check (changes nothing)
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
+
+typecheck: $(STAMP) ## mypy --strict on every package
+	$(BIN)/mypy
+
+format: $(STAMP) ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix $(SOURCES)
+	$(BIN)/ruff format $(SOURCES)
+
+bench: $(STAMP) ## Run the benchmarks in bench/ and print their tables
+	$(BIN)/python -m bench
+
+clean: ## Remove the virtualenv, caches and local data
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data/logs data/redis

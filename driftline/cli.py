@@ -1,0 +1,127 @@
+"""The ``driftline`` command line."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from driftline import __version__
+from driftline.settings import StackSettings
+from driftline.stack import LocalStack, StopRequested
+from schemas.admin import ensure_topics, make_admin, wait_for_broker
+from schemas.exceptions import DriftlineError
+from schemas.settings import KafkaSettings, RedisSettings
+from schemas.topics import all_topics
+
+app = typer.Typer(
+    help="Driftline: real-time drift monitoring for ML services on Kafka.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+topics_app = typer.Typer(help="Driftline's Kafka topics.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+
+console = Console()
+err_console = Console(stderr=True)
+
+READY_BANNER = "Driftline local stack is up."
+
+
+@app.command()
+def version() -> None:
+    """Print Driftline's version."""
+    console.print(__version__)
+
+
+@app.command()
+def up() -> None:
+    """Start the local stack (broker, Redis), print where it listens, stop on Ctrl-C."""
+    stopper = StopRequested()
+    stopper.install()
+    stack = LocalStack()
+    try:
+        with console.status("starting broker and Redis..."):
+            stack.start()
+    except DriftlineError as exc:
+        err_console.print(f"[red]could not start the stack:[/] {exc}")
+        raise typer.Exit(1) from None
+    try:
+        _print_stack(stack)
+        reason = stopper.wait(watched=list(stack._processes))
+    finally:
+        console.print("stopping...")
+        stack.stop()
+    if stopper.signal_name is None:
+        err_console.print(f"[red]stack stopped:[/] {reason}")
+        raise typer.Exit(1)
+    console.print(f"stopped cleanly ({reason}).")
+
+
+def _print_stack(stack: LocalStack) -> None:
+    table = Table(title="Driftline local stack")
+    for column in ("service", "listens on", "origin", "pid", "ready in", "log"):
+        table.add_column(column)
+    for ep in stack.endpoints:
+        table.add_row(
+            ep.name,
+            ep.address,
+            ep.origin,
+            str(ep.pid or "-"),
+            f"{ep.startup_s:.2f} s" if ep.startup_s is not None else "-",
+            ep.log or "-",
+        )
+    console.print(table)
+    created = ", ".join(stack.topics_created) or "none (all existed)"
+    console.print(f"topics created: {created}")
+    console.print("In another shell, point Driftline commands at this stack with:")
+    for key, value in stack.child_env().items():
+        console.print(f"  export {key}={value}", markup=False, highlight=False)
+    console.print("The embedded broker keeps data in memory only: it is gone after Ctrl-C.")
+    console.print(READY_BANNER + " Press Ctrl-C to stop.")
+
+
+@topics_app.command("ensure")
+def topics_ensure(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the broker.")] = 30.0,
+) -> None:
+    """Create every declared topic that is missing and verify the others."""
+    kafka = KafkaSettings()
+    admin = make_admin(kafka)
+    try:
+        wait_for_broker(admin, timeout)
+        report = ensure_topics(admin, all_topics(kafka.topic_prefix), kafka.replication_factor)
+    except DriftlineError as exc:
+        err_console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"created: {report.created or 'none'}; verified: {report.existing or 'none'}")
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """List the declared topics: name, partitions, retention, cleanup policy, key."""
+    kafka = KafkaSettings()
+    table = Table()
+    for column in ("topic", "partitions", "retention", "cleanup", "key", "what flows"):
+        table.add_column(column)
+    for spec in all_topics(kafka.topic_prefix):
+        retention = "forever" if spec.retention_ms < 0 else f"{spec.retention_ms // 86_400_000} d"
+        table.add_row(
+            spec.name, str(spec.partitions), retention, spec.cleanup_policy, spec.key,
+            spec.description,
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command("config")
+def show_config() -> None:
+    """Print the effective settings as JSON, secrets masked."""
+    settings = {
+        "kafka": KafkaSettings().masked(),
+        "redis": RedisSettings().model_dump(mode="json"),
+        "stack": StackSettings().model_dump(mode="json"),
+    }
+    console.print_json(json.dumps(settings))

@@ -1,0 +1,17 @@
+"""Errors of the launcher and CLI."""
+
+from __future__ import annotations
+
+from schemas.exceptions import DriftlineError
+
+
+class LauncherError(DriftlineError):
+    """The local stack could not be started."""
+
+
+class BinaryNotFoundError(LauncherError):
+    """A server binary (broker, redis-server) is not installed."""
+
+
+class ServiceUnhealthyError(LauncherError):
+    """A started service did not become healthy in time, or exited early."""

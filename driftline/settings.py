@@ -1,0 +1,35 @@
+"""Settings of the local-stack launcher (``driftline up``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StackSettings(BaseSettings):
+    """How the embedded stack runs. Read from ``DRIFTLINE_*`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_", frozen=True, extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Root for logs, MLflow store and reports of the local stack.",
+    )
+    broker_port: int = Field(
+        default=9092, ge=0, le=65535,
+        description="Preferred port of the embedded broker; a free one if busy, 0 = any.",
+    )  # fmt: skip
+    redis_port: int = Field(
+        default=6379, ge=0, le=65535,
+        description="Preferred port of the embedded redis-server; a free one if busy.",
+    )  # fmt: skip
+    redis_persist: bool = Field(
+        default=False, description="Give the embedded redis-server an append-only file."
+    )
+    startup_timeout_s: float = Field(default=30.0, gt=0)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"

@@ -1,0 +1,158 @@
+"""The local stack behind ``make up`` / ``driftline up``.
+
+Starts what is not configured externally (broker, Redis), waits until each is healthy,
+creates every declared topic, prints where everything listens, and on SIGINT/SIGTERM
+stops everything in reverse order. A Kafka or Redis given through
+``DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS`` / ``DRIFTLINE_REDIS_URL`` is used as is.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from dataclasses import dataclass, field
+from types import FrameType
+
+from pydantic import SecretStr
+
+from driftline.embedded import broker_process, redis_process
+from driftline.ports import LOOPBACK, choose_port
+from driftline.processes import ManagedProcess
+from driftline.settings import StackSettings
+from schemas.admin import ensure_topics, make_admin, wait_for_broker
+from schemas.settings import KafkaSettings, RedisSettings
+from schemas.topics import all_topics
+
+
+@dataclass
+class Endpoint:
+    """One running part of the stack, for the status table."""
+
+    name: str
+    address: str
+    origin: str  # "embedded" or "external"
+    pid: int | None = None
+    startup_s: float | None = None
+    log: str | None = None
+
+
+@dataclass
+class LocalStack:
+    """Start, report and stop the local stack. Use as a context manager."""
+
+    stack: StackSettings = field(default_factory=StackSettings)
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    endpoints: list[Endpoint] = field(default_factory=list)
+    topics_created: list[str] = field(default_factory=list)
+    _processes: list[ManagedProcess] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Bring every part up and healthy, or stop what started and raise."""
+        try:
+            self._start_broker()
+            self._start_redis()
+            self._ensure_topics()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_broker(self) -> None:
+        if "bootstrap_servers" in self.kafka.model_fields_set:
+            self.endpoints.append(Endpoint("kafka", self.kafka.bootstrap_servers, "external"))
+            return
+        port = choose_port(self.stack.broker_port)
+        proc = broker_process(port, self.stack.log_dir)
+        took = self._launch(proc)
+        bootstrap = f"{LOOPBACK}:{port}"
+        self.kafka = self.kafka.model_copy(update={"bootstrap_servers": bootstrap})
+        self.endpoints.append(
+            Endpoint("kafka", bootstrap, "embedded", proc.pid, took, str(proc.log_path))
+        )
+
+    def _start_redis(self) -> None:
+        if "url" in self.redis.model_fields_set:
+            self.endpoints.append(Endpoint("redis", _redact_url(self.redis), "external"))
+            return
+        port = choose_port(self.stack.redis_port)
+        proc = redis_process(
+            port, self.stack.log_dir, self.stack.data_dir / "redis", self.stack.redis_persist
+        )
+        took = self._launch(proc)
+        url = f"redis://{LOOPBACK}:{port}/0"
+        self.redis = self.redis.model_copy(update={"url": SecretStr(url)})
+        self.endpoints.append(
+            Endpoint("redis", url, "embedded", proc.pid, took, str(proc.log_path))
+        )
+
+    def _ensure_topics(self) -> None:
+        admin = make_admin(self.kafka)
+        wait_for_broker(admin, self.stack.startup_timeout_s)
+        report = ensure_topics(
+            admin, all_topics(self.kafka.topic_prefix), self.kafka.replication_factor
+        )
+        self.topics_created = report.created
+
+    def _launch(self, proc: ManagedProcess) -> float:
+        self._processes.append(proc)
+        proc.start()
+        return proc.wait_healthy(self.stack.startup_timeout_s)
+
+    def child_env(self) -> dict[str, str]:
+        """Environment that points a Driftline process at this stack."""
+        return {
+            "DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+            "DRIFTLINE_REDIS_URL": self.redis.url.get_secret_value(),
+        }
+
+    def stop(self) -> None:
+        """Stop every started process, newest first. Safe to call twice."""
+        while self._processes:
+            self._processes.pop().stop()
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _redact_url(settings: RedisSettings) -> str:
+    """The Redis URL without its password, for display."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(settings.url.get_secret_value())
+    if parts.password is None:
+        return parts.geturl()
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class StopRequested:
+    """Turns SIGINT/SIGTERM into an event the launcher waits on.
+
+    The handler only sets a flag; the stopping itself happens in normal code after the
+    wait returns, so a second Ctrl-C cannot interrupt a half-finished shutdown.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signal_name: str | None = None
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.signal_name = signal.Signals(signum).name
+        self.event.set()
+
+    def wait(self, watched: list[ManagedProcess] | None = None, poll_s: float = 0.5) -> str:
+        """Wait for a signal or for a watched process to die; say which."""
+        while not self.event.wait(poll_s):
+            for proc in watched or []:
+                if not proc.is_running():
+                    return f"{proc.name} exited unexpectedly (log {proc.log_path})"
+        return self.signal_name or "stop requested"

@@ -1,0 +1,1 @@
+"""Retraining: retrain consumer, MLflow runs, validation gate, canary rollouts."""

@@ -1,0 +1,1 @@
+"""Serving: the ``/predict`` API, model loading, variant routing, event publishing."""

@@ -1,0 +1,1 @@
+"""Stream processors: drift and SLO windows, sketches, statistics, alerting."""
