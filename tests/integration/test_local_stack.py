@@ -1,0 +1,145 @@
+"""The local stack: `make up` as a user runs it, and LocalStack with external parts."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+from pydantic import SecretStr
+
+from driftline.ports import port_is_free
+from driftline.settings import StackSettings
+from driftline.stack import LocalStack
+from schemas.admin import make_admin
+from schemas.settings import KafkaSettings, RedisSettings
+from schemas.topics import all_topics
+
+REPO = Path(__file__).resolve().parents[2]
+BANNER = b"Driftline local stack is up."
+
+
+def _read_until(fd: int, marker: bytes, timeout_s: float) -> bytes:
+    out = b""
+    deadline = time.monotonic() + timeout_s
+    while marker not in out and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+def _drain(fd: int) -> bytes:
+    out = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if not ready:
+            return out
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            return out
+        if not chunk:
+            return out
+        out += chunk
+
+
+def test_make_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    """Ctrl-C in the terminal: exit code 0, no orphan processes, ports freed."""
+    env = {
+        **os.environ,
+        "DRIFTLINE_BROKER_PORT": "0",
+        "DRIFTLINE_REDIS_PORT": "0",
+        "DRIFTLINE_DATA_DIR": str(tmp_path),
+        "COLUMNS": "200",
+    }
+    for var in ("DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS", "DRIFTLINE_REDIS_URL", "MAKEFLAGS"):
+        env.pop(var, None)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal session running `make up`, as a user would
+        os.chdir(REPO)
+        os.execvpe("make", ["make", "--no-print-directory", "up"], env)  # noqa: S606
+    try:
+        out = _read_until(fd, BANNER, timeout_s=180)
+        assert BANNER in out, out.decode(errors="replace")
+        text = out.decode(errors="replace")
+        bootstrap = re.search(r"DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS=(\S+)", text)
+        redis_url = re.search(r"DRIFTLINE_REDIS_URL=(\S+)", text)
+        assert bootstrap and redis_url, text
+
+        # Both really answer, and every declared topic exists.
+        kafka = KafkaSettings(bootstrap_servers=bootstrap.group(1))
+        topics = make_admin(kafka).list_topics(timeout=10).topics
+        assert {s.name for s in all_topics()} <= set(topics)
+        client = redis.Redis.from_url(redis_url.group(1))
+        assert client.ping()
+        client.close()
+        ports = [
+            int(bootstrap.group(1).rsplit(":", 1)[1]),
+            int(redis_url.group(1).split(":")[2].split("/")[0]),
+        ]
+        servers = [p for p in psutil.Process(pid).children(recursive=True) if p.name() != "bash"]
+        assert len(servers) >= 3, [p.name() for p in servers]  # launcher, broker, redis
+
+        os.write(fd, b"\x03")  # Ctrl-C, delivered by the terminal to its foreground group
+        _, status = os.waitpid(pid, 0)
+        tail = _drain(fd).decode(errors="replace")
+    except BaseException:
+        os.kill(pid, 9)
+        raise
+    finally:
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, tail
+    assert "stopped cleanly" in tail
+    assert "Interrupt" not in tail, "make itself must not be interrupted"
+    assert not [p for p in servers if _alive(p)], "orphan processes survived"
+    assert all(port_is_free(port) for port in ports)
+
+
+def test_external_kafka_is_used_as_is(
+    kafka_settings: KafkaSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A configured Kafka gets topics but no embedded broker is started next to it."""
+    monkeypatch.delenv("DRIFTLINE_REDIS_URL", raising=False)
+    stack = LocalStack(
+        stack=StackSettings(data_dir=tmp_path, redis_port=0),
+        kafka=kafka_settings,
+        redis=RedisSettings(),
+    )
+    with stack:
+        kafka, redis_ep = stack.endpoints
+        assert (kafka.origin, kafka.pid) == ("external", None)
+        assert kafka.address == kafka_settings.bootstrap_servers
+        assert redis_ep.origin == "embedded"
+        topics = make_admin(kafka_settings).list_topics(timeout=10).topics
+        assert {s.name for s in all_topics(kafka_settings.topic_prefix)} <= set(topics)
+        redis_port = int(redis_ep.address.split(":")[2].split("/")[0])
+        assert not port_is_free(redis_port)
+    assert port_is_free(redis_port)
+
+
+def test_external_redis_is_not_started(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+    external = RedisSettings(url=SecretStr("redis://user:pw@127.0.0.1:1/0"))
+    stack = LocalStack(stack=StackSettings(data_dir=tmp_path), kafka=kafka_settings, redis=external)
+    with stack:
+        assert [e.origin for e in stack.endpoints] == ["external", "external"]
+        assert stack.endpoints[1].address == "redis://user:***@127.0.0.1:1/0"
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

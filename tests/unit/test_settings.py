@@ -1,0 +1,56 @@
+"""Settings come from DRIFTLINE_* variables, typed, with secrets masked."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from driftline.settings import StackSettings
+from schemas.settings import KafkaSettings, RedisSettings
+
+
+def test_defaults_run_the_embedded_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS", "DRIFTLINE_REDIS_URL"):
+        monkeypatch.delenv(var, raising=False)
+    kafka = KafkaSettings()
+    assert kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert "bootstrap_servers" not in kafka.model_fields_set
+    assert RedisSettings().url.get_secret_value() == "redis://127.0.0.1:6379/0"
+
+
+def test_environment_overrides_and_marks_field_as_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS", "kafka-1:9092,kafka-2:9092")
+    monkeypatch.setenv("DRIFTLINE_KAFKA_CONSUMER_OVERRIDES", '{"fetch.min.bytes": 1024}')
+    monkeypatch.setenv("DRIFTLINE_BROKER_PORT", "19092")
+    kafka = KafkaSettings()
+    assert kafka.bootstrap_servers == "kafka-1:9092,kafka-2:9092"
+    # The launcher treats an explicitly set address as "external: start no broker".
+    assert "bootstrap_servers" in kafka.model_fields_set
+    assert kafka.consumer_overrides == {"fetch.min.bytes": 1024}
+    assert StackSettings().broker_port == 19092
+
+
+def test_invalid_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTLINE_KAFKA_SESSION_TIMEOUT_MS", "soon")
+    with pytest.raises(ValidationError) as info:
+        KafkaSettings()
+    assert "session_timeout_ms" in str(info.value)
+
+
+def test_secrets_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTLINE_KAFKA_SASL_PASSWORD", "hunter2-kafka")
+    monkeypatch.setenv("DRIFTLINE_REDIS_URL", "redis://:hunter2-redis@cache:6379/0")
+    kafka, redis_settings = KafkaSettings(), RedisSettings()
+    shown = " ".join(
+        [repr(kafka), str(kafka), str(kafka.masked()), repr(redis_settings),
+         str(redis_settings.model_dump(mode="json"))]
+    )  # fmt: skip
+    assert "hunter2" not in shown
+    assert kafka.sasl_password is not None
+    assert kafka.sasl_password.get_secret_value() == "hunter2-kafka"
+
+
+def test_settings_are_frozen() -> None:
+    kafka = KafkaSettings()
+    with pytest.raises(ValidationError):
+        kafka.bootstrap_servers = "elsewhere:9092"  # type: ignore[misc]
