@@ -17,18 +17,20 @@ class StackSettings(BaseSettings):
         default=Path("data"),
         description="Root for logs, MLflow store and reports of the local stack.",
     )
-    broker_port: int = Field(
+    embedded_broker_port: int = Field(
         default=9092, ge=0, le=65535,
         description="Preferred port of the embedded broker; a free one if busy, 0 = any.",
     )  # fmt: skip
-    redis_port: int = Field(
+    embedded_redis_port: int = Field(
         default=6379, ge=0, le=65535,
         description="Preferred port of the embedded redis-server; a free one if busy.",
     )  # fmt: skip
-    redis_persist: bool = Field(
+    embedded_redis_persist: bool = Field(
         default=False, description="Give the embedded redis-server an append-only file."
     )
-    startup_timeout_s: float = Field(default=30.0, gt=0)
+    startup_timeout_s: float = Field(
+        default=30.0, gt=0, description="Seconds each embedded server gets to become healthy."
+    )
 
     @property
     def log_dir(self) -> Path:

@@ -61,7 +61,7 @@ class LocalStack:
         if "bootstrap_servers" in self.kafka.model_fields_set:
             self.endpoints.append(Endpoint("kafka", self.kafka.bootstrap_servers, "external"))
             return
-        port = choose_port(self.stack.broker_port)
+        port = choose_port(self.stack.embedded_broker_port)
         proc = broker_process(port, self.stack.log_dir)
         took = self._launch(proc)
         bootstrap = f"{LOOPBACK}:{port}"
@@ -74,9 +74,12 @@ class LocalStack:
         if "url" in self.redis.model_fields_set:
             self.endpoints.append(Endpoint("redis", _redact_url(self.redis), "external"))
             return
-        port = choose_port(self.stack.redis_port)
+        port = choose_port(self.stack.embedded_redis_port)
         proc = redis_process(
-            port, self.stack.log_dir, self.stack.data_dir / "redis", self.stack.redis_persist
+            port,
+            self.stack.log_dir,
+            self.stack.data_dir / "redis",
+            self.stack.embedded_redis_persist,
         )
         took = self._launch(proc)
         url = f"redis://{LOOPBACK}:{port}/0"

@@ -34,23 +34,33 @@ class KafkaSettings(BaseSettings):
         default="",
         description="Prepended to every Driftline topic name (namespacing, tests).",
     )
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: str | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="librdkafka security.protocol."
+    )
+    sasl_mechanism: str | None = Field(default=None, description="e.g. PLAIN, SCRAM-SHA-512.")
+    sasl_username: str | None = Field(default=None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(
+        default=None, description="SASL password; never printed or logged."
+    )
     session_timeout_ms: int = Field(
         default=6000,
         ge=1000,
         description="Consumer-group session timeout. librdkafka's 45 s default makes the "
         "first group join take ~20 s on the embedded broker; 6 s brings it to ~3 s.",
     )
-    heartbeat_interval_ms: int = Field(default=500, ge=100)
+    heartbeat_interval_ms: int = Field(
+        default=500, ge=100, description="Consumer heartbeat; about a tenth of the session."
+    )
     client_overrides: ClientProperties = Field(
         default_factory=dict,
         description="Extra librdkafka properties for every client, as JSON.",
     )
-    producer_overrides: ClientProperties = Field(default_factory=dict)
-    consumer_overrides: ClientProperties = Field(default_factory=dict)
+    producer_overrides: ClientProperties = Field(
+        default_factory=dict, description="Extra librdkafka properties for producers, as JSON."
+    )
+    consumer_overrides: ClientProperties = Field(
+        default_factory=dict, description="Extra librdkafka properties for consumers, as JSON."
+    )
     replication_factor: int = Field(
         default=1, ge=1, description="Replication factor for topics Driftline creates."
     )

@@ -60,8 +60,8 @@ def test_make_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
     """Ctrl-C in the terminal: exit code 0, no orphan processes, ports freed."""
     env = {
         **os.environ,
-        "DRIFTLINE_BROKER_PORT": "0",
-        "DRIFTLINE_REDIS_PORT": "0",
+        "DRIFTLINE_EMBEDDED_BROKER_PORT": "0",
+        "DRIFTLINE_EMBEDDED_REDIS_PORT": "0",
         "DRIFTLINE_DATA_DIR": str(tmp_path),
         "COLUMNS": "200",
     }
@@ -114,7 +114,7 @@ def test_external_kafka_is_used_as_is(
     """A configured Kafka gets topics but no embedded broker is started next to it."""
     monkeypatch.delenv("DRIFTLINE_REDIS_URL", raising=False)
     stack = LocalStack(
-        stack=StackSettings(data_dir=tmp_path, redis_port=0),
+        stack=StackSettings(data_dir=tmp_path, embedded_redis_port=0),
         kafka=kafka_settings,
         redis=RedisSettings(),
     )
@@ -125,9 +125,9 @@ def test_external_kafka_is_used_as_is(
         assert redis_ep.origin == "embedded"
         topics = make_admin(kafka_settings).list_topics(timeout=10).topics
         assert {s.name for s in all_topics(kafka_settings.topic_prefix)} <= set(topics)
-        redis_port = int(redis_ep.address.split(":")[2].split("/")[0])
-        assert not port_is_free(redis_port)
-    assert port_is_free(redis_port)
+        embedded_redis_port = int(redis_ep.address.split(":")[2].split("/")[0])
+        assert not port_is_free(embedded_redis_port)
+    assert port_is_free(embedded_redis_port)
 
 
 def test_external_redis_is_not_started(kafka_settings: KafkaSettings, tmp_path: Path) -> None:

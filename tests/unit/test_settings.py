@@ -21,13 +21,13 @@ def test_defaults_run_the_embedded_stack(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_environment_overrides_and_marks_field_as_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS", "kafka-1:9092,kafka-2:9092")
     monkeypatch.setenv("DRIFTLINE_KAFKA_CONSUMER_OVERRIDES", '{"fetch.min.bytes": 1024}')
-    monkeypatch.setenv("DRIFTLINE_BROKER_PORT", "19092")
+    monkeypatch.setenv("DRIFTLINE_EMBEDDED_BROKER_PORT", "19092")
     kafka = KafkaSettings()
     assert kafka.bootstrap_servers == "kafka-1:9092,kafka-2:9092"
     # The launcher treats an explicitly set address as "external: start no broker".
     assert "bootstrap_servers" in kafka.model_fields_set
     assert kafka.consumer_overrides == {"fetch.min.bytes": 1024}
-    assert StackSettings().broker_port == 19092
+    assert StackSettings().embedded_broker_port == 19092
 
 
 def test_invalid_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
