@@ -79,3 +79,30 @@ class RedisSettings(BaseSettings):
         default=SecretStr("redis://127.0.0.1:6379/0"),
         description="redis:// URL; secret because it may carry a password.",
     )
+
+
+class SchemaRegistrySettings(BaseSettings):
+    """Where a Confluent-compatible Schema Registry is, if Driftline should use one.
+
+    With ``url`` unset (the default), records use Avro single-object encoding and the
+    schemas shipped in the package: nothing else to run. With ``url`` set
+    (``DRIFTLINE_SCHEMA_REGISTRY_URL``), records use the Confluent wire format with
+    registered ids, which other Kafka tooling (ksqlDB, Connect, kcat -s) understands.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTLINE_SCHEMA_REGISTRY_", frozen=True, extra="ignore"
+    )
+
+    url: str | None = Field(
+        default=None, description="Base URL of the registry, e.g. http://localhost:8081."
+    )
+    basic_auth_user_info: SecretStr | None = Field(
+        default=None, description="'user:password' for HTTP basic authentication."
+    )
+    auto_register: bool = Field(
+        default=True,
+        description="Register Driftline's schemas on first use; off where a CI pipeline "
+        "registers them and producers only look ids up.",
+    )
+    timeout_s: float = Field(default=10.0, gt=0, description="HTTP timeout of registry calls.")

@@ -1,0 +1,133 @@
+"""Valid sample records of every Driftline type, for unit and integration tests."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+FEATURE_NAMES = tuple(f"feature_{i:02d}" for i in range(30))
+
+
+def inference_event(i: int = 0, model: str = "fraud-detector", **changes: Any) -> dict[str, Any]:
+    """An InferenceEvent with 30 features, varied by ``i``."""
+    record: dict[str, Any] = {
+        "event_id": str(uuid.UUID(int=i + 1)),
+        "request_id": f"req-{i:09d}",
+        "event_time": 1_764_000_000_000 + i,
+        "model_name": model,
+        "model_version": "7",
+        "variant": ("baseline", "canary", "shadow")[i % 3],
+        "features": {name: (i * 31 + j) / 7.0 for j, name in enumerate(FEATURE_NAMES)},
+        "categorical_features": {"country": "DE" if i % 2 else "FR"},
+        "prediction": 0.5 + (i % 50) / 100,
+        "probabilities": {"fraud": 0.25, "legit": 0.75},
+        "latency_ms": 3.25 + i % 10,
+        "outcome": "ok",
+        "error_type": None,
+        "entity_id": f"customer-{i % 100}",
+        "trace_id": None,
+        "source": "tests",
+    }
+    record.update(changes)
+    return record
+
+
+def samples() -> dict[str, dict[str, Any]]:
+    """One full valid record of each type (optional fields filled, to exercise them)."""
+    return {
+        "InferenceEvent": inference_event(),
+        "FeedbackEvent": {
+            "feedback_id": "f-1",
+            "request_id": "req-000000001",
+            "model_name": "fraud-detector",
+            "model_version": "7",
+            "label": "fraud",
+            "event_time": 1_764_000_100_000,
+            "source": "labelling-service",
+        },
+        "DriftScore": {
+            "model_name": "fraud-detector",
+            "model_version": "7",
+            "window_start": 1_764_000_000_000,
+            "window_end": 1_764_000_060_000,
+            "event_count": 1200,
+            "late_event_count": 3,
+            "drift_score": 0.31,
+            "drifted": True,
+            "features": [
+                {
+                    "feature": "feature_00",
+                    "statistic": 0.31,
+                    "p_value": 0.001,
+                    "threshold": 0.2,
+                    "drifted": True,
+                    "sample_size": 1200,
+                },
+                {
+                    "feature": "feature_01",
+                    "statistic": 0.05,
+                    "p_value": None,
+                    "threshold": 0.2,
+                    "drifted": False,
+                    "sample_size": 1200,
+                },
+            ],
+            "prediction_drift": 0.12,
+            "reference_id": "ref-2026-11-01",
+            "method": "psi",
+            "thresholds": {"feature": 0.2, "share_drifted": 0.3},
+        },
+        "SloWindow": {
+            "model_name": "fraud-detector",
+            "model_version": "7",
+            "variant": "canary",
+            "window_start": 1_764_000_000_000,
+            "window_end": 1_764_000_060_000,
+            "request_count": 1000,
+            "client_error_count": 4,
+            "server_error_count": 2,
+            "error_rate": 0.002,
+            "latency_p50_ms": 3.1,
+            "latency_p95_ms": 9.8,
+            "latency_p99_ms": 21.0,
+            "burn_rates": {"5m": 1.5, "1h": 0.7},
+        },
+        "Alert": {
+            "alert_name": "DriftlineFeatureDrift",
+            "fingerprint": "ab12cd34",
+            "severity": "warning",
+            "state": "firing",
+            "labels": {"model": "fraud-detector"},
+            "annotations": {"summary": "PSI 0.31 > 0.2"},
+            "starts_at": 1_764_000_060_000,
+            "ends_at": None,
+        },
+        "RetrainRequest": {
+            "idempotency_key": "fraud-detector:7:1764000000000",
+            "model_name": "fraud-detector",
+            "model_version": "7",
+            "trigger": "drift",
+            "evidence": {
+                "window_start": 1_764_000_000_000,
+                "window_end": 1_764_000_060_000,
+                "scores": {"psi": 0.31},
+                "details": {"feature": "feature_00"},
+            },
+            "urgency": "high",
+            "requested_by": "stream.drift",
+            "requested_at": 1_764_000_061_000,
+            "mlflow_run_id": None,
+        },
+        "DeploymentEvent": {
+            "deployment_id": "d-1",
+            "model_name": "fraud-detector",
+            "champion_version": "7",
+            "canary_version": "8",
+            "canary_share": 0.1,
+            "shadow_version": None,
+            "action": "canary_started",
+            "reason": "retrained after drift",
+            "evidence": {"auc": 0.91},
+            "event_time": 1_764_000_070_000,
+        },
+    }
