@@ -82,7 +82,9 @@ def test_consumer_routes_all_bad_and_processes_all_good(
     for msg in letters:
         headers = dict(msg.headers() or [])
         index = int(headers["i"] or b"-1")
-        got[index] = (headers[dl.REASON] or b"").decode()
+        reason = headers[dl.REASON]
+        assert isinstance(reason, bytes)
+        got[index] = reason.decode()
         assert headers[dl.SOURCE_TOPIC] == events.encode()
         assert msg.value() == _record(index)[0]  # original bytes
     assert got == expected_bad
