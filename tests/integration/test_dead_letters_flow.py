@@ -82,9 +82,9 @@ def test_consumer_routes_all_bad_and_processes_all_good(
     for msg in letters:
         headers = dict(msg.headers() or [])
         index = int(headers["i"] or b"-1")
-        reason = headers[dl.REASON]
-        assert isinstance(reason, bytes)
-        got[index] = reason.decode()
+        why = headers[dl.REASON]
+        assert isinstance(why, bytes)
+        got[index] = why.decode()
         assert headers[dl.SOURCE_TOPIC] == events.encode()
         assert msg.value() == _record(index)[0]  # original bytes
     assert got == expected_bad
