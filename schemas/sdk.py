@@ -61,8 +61,9 @@ class DriftlineProducer:
         self,
         source: str,
         settings: KafkaSettings | None = None,
+        *,
         codec: Codec | None = None,
-        **extra_config: str | int | float | bool,
+        extra_config: Mapping[str, str | int | float | bool] | None = None,
     ) -> None:
         if not source:
             raise ValueError("source must name the sending service")
@@ -71,7 +72,7 @@ class DriftlineProducer:
         self.codec = codec or make_codec()
         self.inference_topic = INFERENCE_EVENTS.prefixed(self.settings.topic_prefix).name
         self.feedback_topic = INFERENCE_FEEDBACK.prefixed(self.settings.topic_prefix).name
-        self._producer = Producer(producer_config(self.settings, **extra_config))
+        self._producer = Producer(producer_config(self.settings, **(extra_config or {})))
         self._closed = threading.Event()
         # librdkafka runs delivery callbacks only inside poll(); this thread polls so that
         # futures complete even when the caller sends nothing more.

@@ -78,7 +78,9 @@ def test_sent_events_arrive_decodable(
 def test_delivery_failure_reaches_the_caller() -> None:
     # Nothing listens on port 1: librdkafka gives up after message.timeout.ms.
     settings = KafkaSettings(bootstrap_servers="127.0.0.1:1")
-    sdk = DriftlineProducer(source="svc", settings=settings, **{"message.timeout.ms": 1500})
+    sdk = DriftlineProducer(
+        source="svc", settings=settings, extra_config={"message.timeout.ms": 1500}
+    )
     future = sdk.send_feedback(request_id="r", model_name="m", label=1.0)
     with pytest.raises(DeliveryError, match=r"FeedbackEvent to inference\.feedback failed"):
         future.result(timeout=30)
