@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.driftline-installed
 PYTEST := $(BIN)/pytest
-SOURCES := schemas serving stream retrain driftline tests bench
+SOURCES := schemas serving stream retrain driftline tests bench examples
 
 .DEFAULT_GOAL := help
 .PHONY: help install up test test-unit test-integration test-regression lint typecheck format bench clean
@@ -45,8 +45,9 @@ lint: $(STAMP) ## ruff check and ruff format --check (changes nothing)
 	$(BIN)/ruff check $(SOURCES)
 	$(BIN)/ruff format --check $(SOURCES)
 
-typecheck: $(STAMP) ## mypy --strict on every package
+typecheck: $(STAMP) ## mypy --strict on every package and the examples
 	$(BIN)/mypy
+	$(BIN)/mypy examples
 
 format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix $(SOURCES)
