@@ -61,3 +61,14 @@ bench: $(STAMP) ## Run the benchmarks in bench/ and print their tables
 
 clean: ## Remove the virtualenv, caches and local data
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data/logs data/redis
+
+.PHONY: train mlflow-ui
+
+train: $(STAMP) ## Train the baseline model, register it as champion, write the drift fixtures
+	$(BIN)/driftline train
+
+# The full `mlflow` package (UI and server, ~850 MB) is the optional extra `ui`, installed
+# only here: serving and training need nothing beyond mlflow-skinny.
+mlflow-ui: $(STAMP) ## Install the MLflow UI (extra `ui`) and browse the local tracking store
+	$(BIN)/python -m pip install --quiet -e '.[ui]'
+	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$$(realpath $${DRIFTLINE_DATA_DIR:-data})/mlflow.db}" --host 127.0.0.1

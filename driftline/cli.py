@@ -13,6 +13,7 @@ from driftline import __version__
 from driftline.settings import StackSettings
 from driftline.stack import LocalStack, StopRequested
 from driftline.tail import topic_app
+from driftline.train import train
 from schemas.admin import ensure_topics, make_admin, wait_for_broker
 from schemas.exceptions import DriftlineError
 from schemas.settings import KafkaSettings, RedisSettings
@@ -26,6 +27,7 @@ app = typer.Typer(
 topics_app = typer.Typer(help="Driftline's Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(topic_app, name="topic")
+app.command("train")(train)
 
 console = Console()
 err_console = Console(stderr=True)

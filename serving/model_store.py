@@ -1,0 +1,98 @@
+"""MLflow as a library: where the tracking store is, and the champion in its registry.
+
+The embedded default is a sqlite tracking store and model registry at
+``<DRIFTLINE_DATA_DIR>/mlflow.db`` with artifacts under ``<DRIFTLINE_DATA_DIR>/mlruns``;
+``MLFLOW_TRACKING_URI`` points everything at an MLflow server instead. Only
+``mlflow-skinny`` is needed for this; the UI is the optional ``ui`` extra.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# MLflow >= 3 sends usage telemetry by default; these machines have no network for it, and
+# a service should not phone home unasked. An operator who wants it sets the variable.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from serving.exceptions import ModelNotFoundError
+from serving.settings import DataSettings, MlflowSettings
+
+#: The MLflow experiment every Driftline training run goes to.
+EXPERIMENT_NAME = "driftline"
+
+
+@dataclass(frozen=True)
+class ModelStore:
+    """An MLflow tracking store plus registry, and where new experiments keep artifacts.
+
+    :param tracking_uri: MLflow URI (``sqlite:///...`` or ``http://...``).
+    :param artifact_root: artifact location of experiments this store creates; None lets
+        the server decide.
+    """
+
+    tracking_uri: str
+    artifact_root: str | None = None
+
+    @classmethod
+    def from_settings(
+        cls, data: DataSettings | None = None, mlflow_settings: MlflowSettings | None = None
+    ) -> ModelStore:
+        """``MLFLOW_TRACKING_URI`` if set, else the embedded sqlite store under the data dir."""
+        mlflow_settings = mlflow_settings or MlflowSettings()
+        if mlflow_settings.tracking_uri:
+            return cls(mlflow_settings.tracking_uri)
+        return cls.embedded((data or DataSettings()).data_dir)
+
+    @classmethod
+    def embedded(cls, data_dir: Path) -> ModelStore:
+        """The sqlite store ``data_dir/mlflow.db`` with artifacts in ``data_dir/mlruns``."""
+        root = data_dir.resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        return cls(f"sqlite:///{root / 'mlflow.db'}", (root / "mlruns").as_uri())
+
+    def activate(self) -> MlflowClient:
+        """Point the process-wide MLflow fluent API at this store; return a client on it."""
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        return MlflowClient(self.tracking_uri, self.tracking_uri)
+
+    def experiment_id(self) -> str:
+        """Id of the ``driftline`` experiment, created (with our artifact root) if missing."""
+        client = self.activate()
+        found = client.get_experiment_by_name(EXPERIMENT_NAME)
+        if found is not None:
+            return str(found.experiment_id)
+        return str(client.create_experiment(EXPERIMENT_NAME, artifact_location=self.artifact_root))
+
+    def alias_version(self, model_name: str, alias: str) -> str | None:
+        """The version number behind ``model_name@alias``, or None when there is none."""
+        client = self.activate()
+        try:
+            return str(client.get_model_version_by_alias(model_name, alias).version)
+        except MlflowException:
+            return None
+
+    def load(self, model_name: str, alias: str) -> tuple[Any, str]:
+        """Load ``models:/model_name@alias`` with the sklearn flavour; return (model, version).
+
+        :raises ModelNotFoundError: no such registered model or alias.
+        """
+        version = self.alias_version(model_name, alias)
+        if version is None:
+            raise ModelNotFoundError(f"no version of {model_name!r} has alias {alias!r}")
+        import mlflow.sklearn
+
+        self.activate()
+        return mlflow.sklearn.load_model(f"models:/{model_name}/{version}"), version
+
+    def registered_models(self) -> list[str]:
+        """Names of every registered model in the store."""
+        client = self.activate()
+        return sorted(m.name for m in client.search_registered_models())

@@ -1,0 +1,114 @@
+"""Typed settings of the serving component, read once from the environment.
+
+Every class is frozen and reads its own prefix: ``DRIFTLINE_SERVING_*`` for the HTTP
+service, ``DRIFTLINE_ADMIN_TOKENS`` for the admin API, ``DRIFTLINE_DATA_DIR`` for where
+local state lives, and the two names other tools already use: ``MLFLOW_TRACKING_URI``
+(MLflow's own variable) and ``DRIFT_REFERENCE_PATH`` / ``DRIFT_CURRENT_PATH`` (the
+drift fixtures). Defaults run the embedded stack.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The model `make train` builds and serving answers with by default.
+DEFAULT_MODEL_NAME = "breast-cancer-classifier"
+
+
+class DataSettings(BaseSettings):
+    """Where local state lives (``DRIFTLINE_DATA_DIR``, shared with the launcher)."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_", frozen=True, extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("data"), description="Root for logs, MLflow store, spool and reports."
+    )
+
+
+class MlflowSettings(BaseSettings):
+    """MLflow location. Unset means the embedded sqlite store under the data dir."""
+
+    model_config = SettingsConfigDict(env_prefix="MLFLOW_", frozen=True, extra="ignore")
+
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking (and registry) URI; unset = sqlite under DRIFTLINE_DATA_DIR.",
+    )
+
+
+class DriftFixtureSettings(BaseSettings):
+    """Where `make train` writes (and readers find) the drift fixture CSVs."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFT_", frozen=True, extra="ignore")
+
+    reference_path: Path = Field(
+        default=Path("data/sample/drift_reference.csv"),
+        description="Reference rows (the training split) for drift comparisons.",
+    )
+    current_path: Path = Field(
+        default=Path("data/sample/drift_current.csv"),
+        description="Held-out rows with a documented shift, to compare against the reference.",
+    )
+
+
+class AdminSettings(BaseSettings):
+    """Bearer tokens of the ``/admin`` API; secret, never logged."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_ADMIN_", frozen=True, extra="ignore")
+
+    tokens: SecretStr = Field(
+        default=SecretStr(""),
+        description="Comma-separated bearer tokens accepted under /admin; empty = none accepted.",
+    )
+
+    def token_list(self) -> list[bytes]:
+        """The configured tokens, stripped, empty entries dropped."""
+        raw = self.tokens.get_secret_value()
+        return [t.strip().encode() for t in raw.split(",") if t.strip()]
+
+
+class ServingSettings(BaseSettings):
+    """The prediction service: where it listens, what it serves, how it publishes."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_SERVING_", frozen=True, extra="ignore")
+
+    host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds.")
+    port: int = Field(default=8000, ge=0, le=65535, description="HTTP port.")
+    model_name: str = Field(
+        default=DEFAULT_MODEL_NAME, description="Registered MLflow model that is served."
+    )
+    model_alias: str = Field(default="champion", description="Registry alias loaded at start.")
+    train_if_missing: bool = Field(
+        default=True, description="Train the baseline at start-up when no champion exists."
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest accepted request body (413 above)."
+    )
+    max_batch_rows: int = Field(
+        default=1000, ge=1, description="Most rows one batch /predict call may carry."
+    )
+    publish_events: bool = Field(
+        default=True, description="Publish an InferenceEvent per request (off: benchmarks only)."
+    )
+    buffer_max_events: int = Field(
+        default=10_000,
+        ge=1,
+        description="Events held in memory while the broker is away; beyond it they spool.",
+    )
+    spool_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=0,
+        description="Bound of the on-disk spool; events beyond it are dropped and counted.",
+    )
+    delivery_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="librdkafka message.timeout.ms, in seconds: an event not acknowledged "
+        "by then is spooled and retried.",
+    )
+    shutdown_flush_s: float = Field(
+        default=10.0, ge=0, description="Seconds shutdown waits for pending events."
+    )
