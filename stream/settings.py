@@ -1,0 +1,83 @@
+"""Typed settings of the stream component (env prefix ``DRIFTLINE_``).
+
+:class:`DriftStatsSettings` holds the defaults of the drift statistics: bins, the
+decision rule (significance level, effect-size floors, score thresholds), calibration
+and hysteresis. The library itself takes plain parameters (it is pure); these settings
+only supply the defaults, e.g. ``DecisionRule.from_settings(DriftStatsSettings())``.
+``docs/drift.md`` explains each value and how to tune it per model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DriftStatsSettings(BaseSettings):
+    """Defaults of the drift statistics, the decision rule and the alert hysteresis."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_DRIFT_", frozen=True, extra="ignore")
+
+    reference_path: Path | None = Field(
+        default=None,
+        description="Reference profile JSON (or CSV of training data) to compare against "
+        "when no profile comes with the model version.",
+    )
+    bins: int = Field(
+        default=20,
+        ge=2,
+        le=1000,
+        description="Quantile bins per numeric feature in a new reference profile.",
+    )
+    alpha: float = Field(
+        default=0.01,
+        gt=0.0,
+        lt=1.0,
+        description="Benjamini-Hochberg false-discovery level across features (before "
+        "calibration; calibration may only lower it).",
+    )
+    effect_floor_numeric: float = Field(
+        default=0.1,
+        ge=0.0,
+        description="Smallest normalised Wasserstein distance (in reference robust standard "
+        "deviations) that counts as drift for a numeric feature.",
+    )
+    effect_floor_categorical: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Smallest Jensen-Shannon distance (base 2) that counts as drift for a "
+        "categorical feature or the predicted class.",
+    )
+    score_threshold: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="A window is flagged when its drift_score is above this (0: any feature).",
+    )
+    critical_score: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="drift_score at or above which a window counts towards a critical alert.",
+    )
+    target_false_alarm_rate: float = Field(
+        default=0.01,
+        gt=0.0,
+        lt=1.0,
+        description="Share of no-drift windows calibration allows to be flagged.",
+    )
+    calibration_draws: int = Field(
+        default=400,
+        ge=20,
+        description="Bootstrap windows drawn from the reference to calibrate a model.",
+    )
+    hysteresis_k: int = Field(
+        default=3, ge=1, description="Raise an alert after k flagged windows of the last n."
+    )
+    hysteresis_n: int = Field(default=5, ge=1, description="Length of the raise look-back.")
+    hysteresis_m: int = Field(
+        default=3, ge=1, description="Clear an alert after m consecutive clean windows."
+    )
