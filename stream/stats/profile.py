@@ -268,7 +268,9 @@ class ReferenceProfile(BaseModel):
         for j, name in enumerate(names):
             cells = columns[name]
             matrix[:, j] = (
-                cells if name in categorical_columns else _parse_floats(path, name, cells)
+                _column(columns, name)
+                if name in categorical_columns
+                else _parse_floats(path, name, cells)
             )
         return cls.build(
             matrix,

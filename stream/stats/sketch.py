@@ -52,8 +52,8 @@ class NumericCounts:
             batch_n,
             batch_mean,
             batch_m2,
-            np.where(present, values, np.inf).min(axis=0),
-            np.where(present, values, -np.inf).max(axis=0),
+            np.where(present, values, np.inf).min(axis=0, initial=np.inf),
+            np.where(present, values, -np.inf).max(axis=0, initial=-np.inf),
         )
 
     def merge(self, other: NumericCounts) -> None:
