@@ -1,0 +1,1 @@
+"""HTTP routes, one module per concern; :mod:`serving.app` assembles them."""

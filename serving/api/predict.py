@@ -1,0 +1,239 @@
+"""``POST /predict``: one row or a batch; every request becomes InferenceEvents."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from serving.api.deps import StateDep
+from serving.exceptions import ClientInputError
+from serving.publishing import inference_event
+from serving.requests import Partial, decode_json, parse_predict, partial_of
+from serving.state import ServingState
+
+router = APIRouter(tags=["predict"])
+log = logging.getLogger(__name__)
+
+VARIANT = "baseline"
+
+
+class PredictionPublic(BaseModel):
+    """One row's answer."""
+
+    request_id: str
+    prediction: int = Field(description="Class label: 0 malignant, 1 benign.")
+    probability: float = Field(description="Probability of the predicted label.")
+    model_name: str
+    model_version: str
+    variant: str
+
+
+class BatchRowPublic(BaseModel):
+    """One row's answer inside a batch."""
+
+    request_id: str
+    prediction: int
+    probability: float
+
+
+class BatchPublic(BaseModel):
+    """A batch answer: rows in request order."""
+
+    model_name: str
+    model_version: str
+    variant: str
+    predictions: list[BatchRowPublic]
+
+
+class ErrorPublic(BaseModel):
+    """Every 4xx/5xx of /predict: what is wrong, where, and the request id to find it by."""
+
+    error: str
+    message: str
+    location: str | None = None
+    request_id: str
+
+
+_REQUEST_EXAMPLE = {
+    "model_name": "breast-cancer-classifier",
+    "features": {"mean radius": 14.1, "mean texture": 19.3, "...": "30 features in all"},
+    "request_id": "req-1",
+}
+
+_OPENAPI_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "model_name": {"type": "string"},
+                        "features": {
+                            "oneOf": [
+                                {"type": "array", "items": {"type": "number"}},
+                                {"type": "object", "additionalProperties": {"type": "number"}},
+                            ]
+                        },
+                        "instances": {"type": "array", "items": {"type": "object"}},
+                        "request_id": {"type": "string"},
+                        "entity_id": {"type": "string"},
+                    },
+                },
+                "example": _REQUEST_EXAMPLE,
+            }
+        },
+    }
+}
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ClientInputError(
+            413, "body_too_large", f"body of {declared} bytes; at most {limit}", "body"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ClientInputError(413, "body_too_large", f"body exceeds {limit} bytes", "body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/predict",
+    response_model=PredictionPublic | BatchPublic,
+    responses={400: {"model": ErrorPublic}, 404: {"model": ErrorPublic},
+               413: {"model": ErrorPublic}, 422: {"model": ErrorPublic},
+               503: {"model": ErrorPublic}},
+    openapi_extra=_OPENAPI_BODY,
+)  # fmt: skip
+async def predict(request: Request, state: StateDep) -> JSONResponse:
+    """Predict one row (``features``) or many (``instances``); publish one event per row."""
+    started = time.perf_counter()
+    partial = Partial(request_id=request.headers.get("x-request-id") or str(uuid.uuid4()))
+    model = state.model
+    try:
+        body = decode_json(await _read_limited(request, state.settings.max_body_bytes))
+        partial = partial_of(body, partial.request_id)
+        if model is None:
+            return _failure(state, partial, started, 503, "model_not_loaded",
+                            "no model is loaded yet; see /ready")  # fmt: skip
+        call = parse_predict(
+            body,
+            default_model=state.settings.model_name,
+            features_of={model.name: model.features},
+            max_rows=state.settings.max_batch_rows,
+            request_id=partial.request_id,
+        )
+        predictions = model.predict([row.values for row in call.rows])
+    except ClientInputError as exc:
+        return _client_error(state, partial, started, exc)
+    except Exception as exc:
+        log.exception("prediction failed (request %s)", partial.request_id)
+        return _failure(state, partial, started, 500, type(exc).__name__,
+                        "internal error; the request id finds it in the logs")  # fmt: skip
+    latency_s = time.perf_counter() - started
+    latency_ms = latency_s * 1000.0
+    for row, answer in zip(call.rows, predictions, strict=True):
+        state.emit(
+            inference_event(
+                request_id=row.request_id,
+                model_name=model.name,
+                model_version=model.version,
+                variant=VARIANT,
+                features=dict(zip(model.features, row.values, strict=True)),
+                prediction=float(answer.label),
+                probabilities=answer.probabilities,
+                latency_ms=latency_ms,
+                outcome="ok",
+                entity_id=row.entity_id,
+            )
+        )
+    metrics = state.metrics
+    metrics.request_latency.labels(model.name, VARIANT, "200").observe(latency_s)
+    metrics.requests.labels(model.name, VARIANT, "200").inc()
+    metrics.predictions.labels(model.name, VARIANT).inc(len(call.rows))
+    if not call.batch:
+        row, answer = call.rows[0], predictions[0]
+        return JSONResponse(
+            {
+                "request_id": row.request_id,
+                "prediction": answer.label,
+                "probability": answer.probability,
+                "model_name": model.name,
+                "model_version": model.version,
+                "variant": VARIANT,
+            }
+        )
+    return JSONResponse(
+        {
+            "model_name": model.name,
+            "model_version": model.version,
+            "variant": VARIANT,
+            "predictions": [
+                {"request_id": r.request_id, "prediction": a.label, "probability": a.probability}
+                for r, a in zip(call.rows, predictions, strict=True)
+            ],
+        }
+    )
+
+
+def _client_error(
+    state: ServingState, partial: Partial, started: float, exc: ClientInputError
+) -> JSONResponse:
+    return _respond_error(
+        state, partial, started, exc.status, exc.code, exc.message, exc.location, "client_error"
+    )
+
+
+def _failure(
+    state: ServingState, partial: Partial, started: float, status: int, code: str, message: str
+) -> JSONResponse:
+    return _respond_error(state, partial, started, status, code, message, None, "server_error")
+
+
+def _respond_error(
+    state: ServingState,
+    partial: Partial,
+    started: float,
+    status: int,
+    code: str,
+    message: str,
+    location: str | None,
+    outcome: str,
+) -> JSONResponse:
+    latency_s = time.perf_counter() - started
+    model = state.model
+    served = model is not None and partial.model_name in (None, model.name)
+    name = model.name if served and model else (partial.model_name or state.settings.model_name)
+    version = model.version if served and model else ""
+    state.emit(
+        inference_event(
+            request_id=partial.request_id,
+            model_name=name,
+            model_version=version,
+            variant=VARIANT,
+            latency_ms=latency_s * 1000.0,
+            outcome="client_error" if outcome == "client_error" else "server_error",
+            error_type=code,
+            entity_id=partial.entity_id,
+        )
+    )
+    label = name if served else "unknown"
+    metrics = state.metrics
+    metrics.request_latency.labels(label, VARIANT, str(status)).observe(latency_s)
+    metrics.requests.labels(label, VARIANT, str(status)).inc()
+    metrics.errors.labels(label, outcome, code).inc()
+    body = {"error": code, "message": message, "location": location,
+            "request_id": partial.request_id}  # fmt: skip
+    return JSONResponse(body, status_code=status)

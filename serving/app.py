@@ -1,0 +1,44 @@
+"""The FastAPI application: routers assembled, state started and stopped by the lifespan.
+
+``create_app()`` reads every setting from the environment; tests and benchmarks pass a
+:class:`~serving.state.ServingConfig` instead. ``python -m serving`` runs it under uvicorn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from serving.api import admin, health, models, predict
+from serving.auth import AdminAuthMiddleware
+from serving.state import ServingConfig, ServingState
+
+
+def create_app(config: ServingConfig | None = None) -> FastAPI:
+    """A serving app; the model loads (and publishing starts) when the lifespan starts."""
+    config = config or ServingConfig()
+    state = ServingState(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(state.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(state.stop)
+
+    app = FastAPI(
+        title="Driftline serving",
+        summary="Predictions whose every request and response is published to Kafka.",
+        lifespan=lifespan,
+    )
+    app.state.serving = state
+    app.include_router(health.router)
+    app.include_router(predict.router)
+    app.include_router(models.router)
+    app.include_router(admin.router)
+    app.add_middleware(AdminAuthMiddleware, tokens=config.admin.token_list())
+    return app

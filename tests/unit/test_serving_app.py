@@ -1,0 +1,159 @@
+"""The serving app without servers: admin guard, routing, answers and metrics.
+
+The model is fitted here (milliseconds) and put in place directly; nothing is mocked.
+MLflow loading, publishing and the broker are covered by the integration tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from serving.app import create_app
+from serving.auth import is_admin_path, token_matches
+from serving.predictor import LoadedModel
+from serving.settings import AdminSettings, DataSettings, ServingSettings
+from serving.state import ServingConfig
+from serving.training import build_pipeline, load_split
+
+TOKEN = "adm-0123456789abcdef"
+OTHER = "second-token"
+
+
+@pytest.fixture(scope="module")
+def model() -> LoadedModel:
+    split = load_split()
+    estimator = build_pipeline().fit(split.x_train, split.y_train)
+    return LoadedModel("breast-cancer-classifier", "7", "champion", split.features, estimator)
+
+
+@pytest.fixture
+def client(model: LoadedModel, tmp_path: Path) -> Iterator[TestClient]:
+    config = ServingConfig(
+        serving=ServingSettings(publish_events=False, train_if_missing=False),
+        admin=AdminSettings(tokens=SecretStr(f"{TOKEN}, {OTHER}")),
+        data=DataSettings(data_dir=tmp_path),
+    )
+    app = create_app(config)
+    app.state.serving.model = model  # no lifespan: no MLflow, no broker
+    yield TestClient(app)
+
+
+ADMIN_PATHS = ["/admin", "/admin/", "/admin/reload", "/admin/does-not-exist", "/admin//reload"]
+
+
+@pytest.mark.parametrize("path", ADMIN_PATHS)
+def test_admin_paths_need_a_token_before_routing(client: TestClient, path: str) -> None:
+    for method in ("GET", "POST", "DELETE"):
+        missing = client.request(method, path)
+        assert missing.status_code == 401, (method, path)
+        assert missing.headers["www-authenticate"].startswith("Bearer")
+        wrong = client.request(method, path, headers={"Authorization": "Bearer not-it"})
+        assert wrong.status_code == 403, (method, path)
+        basic = client.request(method, path, headers={"Authorization": f"Basic {TOKEN}"})
+        assert basic.status_code == 401
+
+
+def test_a_right_token_reaches_the_routes(client: TestClient) -> None:
+    for token in (TOKEN, OTHER):
+        answer = client.get("/admin", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200 and "POST /admin/reload" in answer.json()["operations"]
+    unknown = client.get("/admin/nothing", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert unknown.status_code == 404  # routing happens only after the guard
+
+
+def test_tokens_never_appear_in_logs_or_answers(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    seen = []
+    for header in (f"Bearer {TOKEN}x", f"Bearer {TOKEN}", f"Basic {TOKEN}", TOKEN):
+        answer = client.post("/admin/nothing", headers={"Authorization": header})
+        seen.append(answer.text + str(dict(answer.headers)))
+    assert all(TOKEN not in text for text in seen)
+    assert TOKEN not in caplog.text and OTHER not in caplog.text
+
+
+def test_no_configured_tokens_refuses_everyone(model: LoadedModel, tmp_path: Path) -> None:
+    config = ServingConfig(
+        serving=ServingSettings(publish_events=False, train_if_missing=False),
+        admin=AdminSettings(),
+        data=DataSettings(data_dir=tmp_path),
+    )
+    app = create_app(config)
+    app.state.serving.model = model
+    client = TestClient(app)
+    assert client.get("/admin", headers={"Authorization": "Bearer "}).status_code == 401
+    assert client.get("/admin", headers={"Authorization": "Bearer anything"}).status_code == 403
+
+
+def test_guard_helpers() -> None:
+    assert all(is_admin_path(p) for p in [*ADMIN_PATHS, "//admin", "///admin/x"])
+    assert not any(is_admin_path(p) for p in ("/administrator", "/predict", "/", "/adminx/y"))
+    assert token_matches(b"b", [b"a", b"b"]) and not token_matches(b"c", [b"a", b"b"])
+    assert not token_matches(b"", [])
+
+
+def test_public_routes_need_no_token(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    ready = client.get("/ready")
+    assert ready.status_code == 200 and ready.json()["broker"] == "disabled"
+    models = client.get("/models").json()["models"]
+    assert [(m["name"], m["version"], len(m["features"])) for m in models] == [
+        ("breast-cancer-classifier", "7", 30)
+    ]
+    assert client.get("/openapi.json").status_code == 200
+
+
+def test_predict_answers_with_the_baseline_variant(client: TestClient, model: LoadedModel) -> None:
+    split = load_split()
+    row = split.x_validation[0].tolist()
+    one = client.post("/predict", json={"features": row, "request_id": "q-1"}).json()
+    assert one["request_id"] == "q-1" and one["variant"] == "baseline"
+    assert (one["model_name"], one["model_version"]) == ("breast-cancer-classifier", "7")
+    expected = model.estimator.predict_proba([row])[0]
+    assert one["prediction"] == int(expected.argmax())
+    assert one["probability"] == pytest.approx(expected.max())
+    rows = split.x_validation[:5].tolist()
+    batch = client.post("/predict", json={"instances": [{"features": r} for r in rows]}).json()
+    assert [p["prediction"] for p in batch["predictions"]] == list(
+        model.estimator.predict_proba(rows).argmax(axis=1)
+    )
+
+
+def test_client_mistakes_are_4xx_json_never_500(client: TestClient) -> None:
+    cases = {
+        b'{"features": [1, 2': 400,
+        b'{"features": [1, 2]}': 422,
+        b'{"model_name": "x", "features": []}': 404,
+        b'{"features": ' + b"[" + b"1," * 29 + b"NaN]}": 422,
+        b"[]": 422,
+        b"": 400,
+        b"\x00\xff": 400,
+    }
+    for body, status in cases.items():
+        answer = client.post("/predict", content=body)
+        assert answer.status_code == status, body
+        assert answer.json()["error"] and answer.json()["message"] and answer.json()["request_id"]
+    too_big = client.post("/predict", content=b" " * 1_100_000)
+    assert too_big.status_code == 413 and too_big.json()["error"] == "body_too_large"
+
+
+def test_metrics_count_requests_by_status(client: TestClient) -> None:
+    row = load_split().x_validation[0].tolist()
+    client.post("/predict", json={"features": row})
+    client.post("/predict", json={"features": row[:3]})
+    text = client.get("/metrics").text
+    assert (
+        'serving_app_request_latency_seconds_count{model_name="breast-cancer-classifier",'
+        'model_variant="baseline",status="200"} 1.0' in text
+    )
+    assert (
+        'serving_app_errors_total{error_type="wrong_feature_count",kind="client_error",'
+        'model_name="breast-cancer-classifier"} 1.0' in text
+    )
