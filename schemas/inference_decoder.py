@@ -63,6 +63,8 @@ def _long(buf: bytes, pos: int) -> tuple[int, int]:
         pos += 1
         result |= (b & 0x7F) << shift
         if not b & 0x80:
+            if shift == 63:  # a 10th byte: keep 64 bits, as fastavro's C reader does
+                result &= 0xFFFF_FFFF_FFFF_FFFF
             return (result >> 1) ^ -(result & 1), pos
         shift += 7
         if shift > 63:
@@ -131,16 +133,23 @@ def _map_generic(buf: bytes, pos: int, string_values: bool) -> tuple[dict[str, A
 
 
 def _learn(buf: bytes, start: int, count: int) -> _Layout | None:
-    """Layout of the ``count`` key/double pairs at ``start``, if it can be cached."""
+    """Layout of the ``count`` key/double pairs at ``start``, if it can be cached.
+
+    A damaged map is not learned (None): the generic walk then raises, so the error
+    class of a bad record never depends on what the cache held before.
+    """
     names: list[str] = []
     keys: list[bytes] = []
     pos = start
-    for _ in range(count):
-        key_start = pos
-        name, pos = _string(buf, pos)
-        names.append(name)
-        keys.append(buf[key_start:pos])
-        pos += 8
+    try:
+        for _ in range(count):
+            key_start = pos
+            name, pos = _string(buf, pos)
+            names.append(name)
+            keys.append(buf[key_start:pos])
+            pos += 8
+    except (IndexError, UnicodeDecodeError, TruncatedRecordError, MalformedRecordError):
+        return None
     if len(set(names)) != count or pos > len(buf):
         return None  # duplicate keys (fastavro keeps the last) or truncated: generic walk
     return _Layout(tuple(names), tuple(keys), buf[start:pos])
@@ -171,6 +180,10 @@ def _double_map(buf: bytes, pos: int) -> tuple[dict[str, float], int]:
     out = layout.empty.copy()
     out.update(zip(layout.names, layout.values.unpack_from(buf, start), strict=True))
     return out, end + 1
+
+
+#: The generic map walk, for the batch decoder's small maps (categorical, probabilities).
+map_generic = _map_generic
 
 
 def _optional_string(buf: bytes, pos: int) -> tuple[str | None, int]:

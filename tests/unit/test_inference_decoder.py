@@ -131,3 +131,13 @@ def test_bad_enum_index_is_malformed() -> None:
 def test_trailing_bytes_are_malformed() -> None:
     with pytest.raises(MalformedRecordError, match="unexpected bytes"):
         decode_inference_event(_encode(inference_event(9)) + b"\x00\x00")
+
+
+@pytest.mark.parametrize("tenth", [0x01, 0x02, 0x7F])
+def test_ten_byte_longs_wrap_to_64_bits_like_fastavro(tenth: int) -> None:
+    body = bytearray(_encode(inference_event(3)))
+    start = 1 + body[0] // 2  # event_id
+    start += 1 + body[start] // 2  # request_id
+    size = next(i for i in range(start, start + 10) if body[i] < 0x80) + 1 - start
+    body[start : start + size] = b"\xff" * 9 + bytes([tenth])
+    assert decode_inference_event(bytes(body)) == _fastavro(bytes(body))
