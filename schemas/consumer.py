@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from schemas.codec import Codec
 from schemas.dead_letters import DeadLetterRouter, SourceRecord
 from schemas.exceptions import DecodeError, WrongRecordTypeError
+from schemas.inference_batch import InferenceBatch, decode_inference_batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,18 +94,53 @@ class RecordDecoder:
         """
         records: list[DecodedRecord] = []
         before = self.dead_letters.sent
-        for message in messages:
-            err = message.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                if err.fatal() or not err.retriable():
-                    raise KafkaException(err)
-                continue
+        for message in _records_only(messages):
             decoded = self.decode_one(message)
             if decoded is not None:
                 records.append(decoded)
         return BatchResult(records, self.dead_letters.sent - before)
+
+    def decode_inference_columns(self, messages: Iterable[Message]) -> InferenceColumns:
+        """A batch of InferenceEvent messages as columns; bad ones go to dead letters.
+
+        What the drift and SLO processors use: no dict per record, features as numpy
+        matrices (:mod:`schemas.inference_batch`). A record of another type is a dead
+        letter (``wrong_record_type``), whatever ``expected`` says.
+
+        :raises KafkaException: a fatal consumer error (not a bad record).
+        """
+        good = list(_records_only(messages))
+        values = [m.value() for m in good]
+        batch = decode_inference_batch(
+            [v.encode() if isinstance(v, str) else v for v in values], self.codec
+        )
+        for bad in batch.errors:
+            self.dead_letters.route(good[bad.index], bad.error)
+        return InferenceColumns([good[i] for i in batch.index.tolist()], batch)
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceColumns:
+    """Decoded InferenceEvents: ``messages[r]`` is where row ``r`` of ``batch`` came from."""
+
+    messages: list[Message]
+    batch: InferenceBatch
+
+
+def _records_only(messages: Iterable[Message]) -> Iterable[Message]:
+    """The messages that carry records: partition-EOF and retriable errors are dropped.
+
+    :raises KafkaException: a fatal consumer error.
+    """
+    for message in messages:
+        err = message.error()
+        if err is not None:
+            if err.code() == KafkaError._PARTITION_EOF:
+                continue
+            if err.fatal() or not err.retriable():
+                raise KafkaException(err)
+            continue
+        yield message
 
 
 def consume_decoded(

@@ -15,6 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.codec import Codec, Decoded, SingleObjectCodec
+from schemas.consumer import RecordDecoder
+from schemas.dead_letters import REASON, DeadLetterRouter
 from schemas.exceptions import (
     BadMagicError,
     DecodeError,
@@ -32,6 +34,7 @@ from schemas.inference_batch import (
     decode_inference_batch,
 )
 from tests.records_factory import FEATURE_NAMES, inference_event, samples
+from tests.unit.test_dead_letters import FakeMessage, RecordingProducer
 from tests.unit.test_inference_decoder import CURRENT, _same, names, records
 
 CODEC = SingleObjectCodec()
@@ -247,3 +250,21 @@ def test_multi_block_features_map_goes_through_the_codec() -> None:
     multi = framed.replace(one_block, two_blocks)
     batch = decode_inference_batch([multi, framed])
     assert batch.errors == [] and batch.record(0) == batch.record(1) == record
+
+
+class _Message(FakeMessage):
+    def error(self) -> None:
+        return None
+
+
+def test_consumer_helper_routes_bad_values_and_keeps_message_alignment() -> None:
+    producer = RecordingProducer()
+    router = DeadLetterRouter(producer, "dlq")  # type: ignore[arg-type]
+    decoder = RecordDecoder(CODEC, router)
+    values = [_frame(inference_event(0)), b"junk", _frame(inference_event(2))]
+    messages = [_Message(v, _offset=100 + i) for i, v in enumerate(values)]
+    columns = decoder.decode_inference_columns(messages)  # type: ignore[arg-type]
+    assert [m.offset() for m in columns.messages] == [100, 102]
+    assert columns.batch.event_id == [inference_event(i)["event_id"] for i in (0, 2)]
+    (sent,) = producer.sent
+    assert sent["value"] == b"junk" and (REASON, b"bad_magic") in sent["headers"]
