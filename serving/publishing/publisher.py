@@ -164,8 +164,13 @@ class EventPublisher:
         """Whether the broker answered and deliveries are flowing."""
         return self._up.is_set()
 
+    def queued(self) -> int:
+        """Events waiting in this publisher's memory queue (not yet handed to librdkafka)."""
+        return len(self._queue)
+
     def pending(self) -> int:
-        """Events in memory: queued here plus inside librdkafka."""
+        """Events in memory: queued here plus inside librdkafka (which also counts its own
+        outstanding requests, so this is an upper bound)."""
         return len(self._queue) + len(self._producer)
 
     # -- the worker ------------------------------------------------------------------

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from pydantic import SecretStr
 
+from driftline.embedded import broker_process
+from driftline.ports import LOOPBACK, free_port
+from driftline.processes import ManagedProcess
 from schemas.admin import ensure_topics, make_admin
 from schemas.kafka_config import consumer_config
 from schemas.settings import KafkaSettings
 from schemas.topics import TopicSpec
+from serving.model_store import ModelStore
+from serving.settings import AdminSettings, DataSettings, ServingSettings
+from serving.state import ServingConfig
+from serving.training import train_and_register
 
 
 @pytest.fixture
@@ -43,3 +53,75 @@ def read_all(consumer: Consumer, expected: int, timeout_s: float = 60.0) -> list
             if msg.error() is None:
                 got.append(msg)
     return got
+
+
+# --- serving (issue 5) ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def serving_store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
+    """A real MLflow sqlite store with the baseline trained and aliased once per session."""
+    store = ModelStore.embedded(tmp_path_factory.mktemp("mlflow"))
+    train_and_register(store)
+    return store
+
+
+@pytest.fixture
+def serving_config(
+    serving_store: ModelStore, kafka_settings: KafkaSettings, tmp_path: Path
+) -> Callable[..., ServingConfig]:
+    """Build a ServingConfig on the session store and this test's broker and data dir.
+
+    Keyword arguments override ServingSettings fields; ``kafka=`` replaces the broker.
+    """
+
+    def make(kafka: KafkaSettings | None = None, **serving: Any) -> ServingConfig:
+        return ServingConfig(
+            serving=ServingSettings(**{"train_if_missing": False, **serving}),
+            admin=AdminSettings(tokens=SecretStr(SERVING_ADMIN_TOKEN)),
+            kafka=kafka or kafka_settings,
+            data=DataSettings(data_dir=tmp_path),
+            store=serving_store,
+        )
+
+    return make
+
+
+SERVING_ADMIN_TOKEN = "integration-admin-token"
+
+
+class RestartableBroker:
+    """An embedded broker of this test's own, on a fixed port, that can stop and start.
+
+    It keeps everything in memory: after a restart every topic must be created again.
+    """
+
+    def __init__(self, log_dir: Path) -> None:
+        self.port = free_port()
+        self.log_dir = log_dir
+        self._proc: ManagedProcess | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    def start(self) -> None:
+        self._proc = broker_process(self.port, self.log_dir)
+        self._proc.start()
+        self._proc.wait_healthy(30)
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.stop()
+            self._proc = None
+
+
+@pytest.fixture
+def restartable_broker(tmp_path: Path) -> Iterator[RestartableBroker]:
+    """A started :class:`RestartableBroker`, stopped after the test."""
+    broker = RestartableBroker(tmp_path / "broker-logs")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
