@@ -1,18 +1,21 @@
 """The local stack behind ``make up`` / ``driftline up``.
 
 Starts what is not configured externally (broker, Redis), waits until each is healthy,
-creates every declared topic, prints where everything listens, and on SIGINT/SIGTERM
-stops everything in reverse order. A Kafka or Redis given through
+creates every declared topic, starts the prediction API (``python -m serving``, which
+trains the baseline first when no champion exists), prints where everything listens,
+and on SIGINT/SIGTERM stops everything in reverse order. A Kafka or Redis given through
 ``DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS`` / ``DRIFTLINE_REDIS_URL`` is used as is.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from dataclasses import dataclass, field
 from types import FrameType
 
+import httpx
 from pydantic import SecretStr
 
 from driftline.embedded import broker_process, redis_process
@@ -22,6 +25,10 @@ from driftline.settings import StackSettings
 from schemas.admin import ensure_topics, make_admin, wait_for_broker
 from schemas.settings import KafkaSettings, RedisSettings
 from schemas.topics import all_topics
+from serving.settings import ServingSettings
+
+#: Seconds serving gets to become healthy: imports, plus training on a fresh data dir.
+SERVING_STARTUP_S = 120.0
 
 
 @dataclass
@@ -43,6 +50,7 @@ class LocalStack:
     stack: StackSettings = field(default_factory=StackSettings)
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
+    serving: ServingSettings = field(default_factory=ServingSettings)
     endpoints: list[Endpoint] = field(default_factory=list)
     topics_created: list[str] = field(default_factory=list)
     _processes: list[ManagedProcess] = field(default_factory=list)
@@ -53,6 +61,7 @@ class LocalStack:
             self._start_broker()
             self._start_redis()
             self._ensure_topics()
+            self._start_serving()
         except BaseException:
             self.stop()
             raise
@@ -96,10 +105,35 @@ class LocalStack:
         )
         self.topics_created = report.created
 
-    def _launch(self, proc: ManagedProcess) -> float:
+    def _start_serving(self) -> None:
+        """The prediction API; on a fresh data dir it trains the baseline champion first."""
+        port = choose_port(self.serving.port)
+        env = {
+            **self.child_env(),
+            "DRIFTLINE_DATA_DIR": str(self.stack.data_dir),
+            "DRIFTLINE_SERVING_HOST": LOOPBACK,
+            "DRIFTLINE_SERVING_PORT": str(port),
+        }
+        if self.kafka.topic_prefix:
+            env["DRIFTLINE_KAFKA_TOPIC_PREFIX"] = self.kafka.topic_prefix
+        url = f"http://{LOOPBACK}:{port}"
+        proc = ManagedProcess(
+            name="serving",
+            argv=[sys.executable, "-m", "serving"],
+            log_path=self.stack.log_dir / "serving.log",
+            health=lambda: _http_ok(f"{url}/health"),
+            env=env,
+        )
+        # Imports, and on first start training the baseline, take longer than a server.
+        took = self._launch(proc, max(self.stack.startup_timeout_s, SERVING_STARTUP_S))
+        self.endpoints.append(
+            Endpoint("serving", url, "embedded", proc.pid, took, str(proc.log_path))
+        )
+
+    def _launch(self, proc: ManagedProcess, timeout_s: float | None = None) -> float:
         self._processes.append(proc)
         proc.start()
-        return proc.wait_healthy(self.stack.startup_timeout_s)
+        return proc.wait_healthy(timeout_s or self.stack.startup_timeout_s)
 
     def child_env(self) -> dict[str, str]:
         """Environment that points a Driftline process at this stack."""
@@ -119,6 +153,14 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _http_ok(url: str) -> bool:
+    """True when ``url`` answers 200 (the serving health check)."""
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _redact_url(settings: RedisSettings) -> str:

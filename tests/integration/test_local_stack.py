@@ -9,6 +9,7 @@ import select
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 import redis
@@ -20,6 +21,7 @@ from driftline.stack import LocalStack
 from schemas.admin import make_admin
 from schemas.settings import KafkaSettings, RedisSettings
 from schemas.topics import all_topics
+from serving.training import load_split
 
 REPO = Path(__file__).resolve().parents[2]
 BANNER = b"Driftline local stack is up."
@@ -90,8 +92,16 @@ def test_make_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
             int(bootstrap.group(1).rsplit(":", 1)[1]),
             int(redis_url.group(1).split(":")[2].split("/")[0]),
         ]
+        serving = re.search(r"serving\W+(http://[\d.]+:\d+)", text)
+        assert serving, text
+        # On a fresh data dir the launcher trained the baseline; it answers predictions.
+        row = [float(v) for v in load_split().x_validation[0]]
+        answer = httpx.post(f"{serving.group(1)}/predict", json={"features": row}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["model_name"] == "breast-cancer-classifier"
+        ports.append(int(serving.group(1).rsplit(":", 1)[1]))
         servers = [p for p in psutil.Process(pid).children(recursive=True) if p.name() != "bash"]
-        assert len(servers) >= 3, [p.name() for p in servers]  # launcher, broker, redis
+        assert len(servers) >= 4, [p.name() for p in servers]  # launcher, broker, redis, serving
 
         os.write(fd, b"\x03")  # Ctrl-C, delivered by the terminal to its foreground group
         _, status = os.waitpid(pid, 0)
@@ -119,7 +129,8 @@ def test_external_kafka_is_used_as_is(
         redis=RedisSettings(),
     )
     with stack:
-        kafka, redis_ep = stack.endpoints
+        kafka, redis_ep, serving_ep = stack.endpoints
+        assert (serving_ep.name, serving_ep.origin) == ("serving", "embedded")
         assert (kafka.origin, kafka.pid) == ("external", None)
         assert kafka.address == kafka_settings.bootstrap_servers
         assert redis_ep.origin == "embedded"
@@ -134,7 +145,7 @@ def test_external_redis_is_not_started(kafka_settings: KafkaSettings, tmp_path: 
     external = RedisSettings(url=SecretStr("redis://user:pw@127.0.0.1:1/0"))
     stack = LocalStack(stack=StackSettings(data_dir=tmp_path), kafka=kafka_settings, redis=external)
     with stack:
-        assert [e.origin for e in stack.endpoints] == ["external", "external"]
+        assert [e.origin for e in stack.endpoints] == ["external", "external", "embedded"]
         assert stack.endpoints[1].address == "redis://user:***@127.0.0.1:1/0"
 
 
