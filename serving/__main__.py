@@ -16,7 +16,11 @@ def main() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = ServingSettings()
-    uvicorn.run(create_app(), host=settings.host, port=settings.port, log_level="info")
+    # No per-request access log: /metrics counts every request and each one is an event
+    # on Kafka already; a log line per prediction would only add work to the request path.
+    uvicorn.run(
+        create_app(), host=settings.host, port=settings.port, log_level="info", access_log=False
+    )
 
 
 if __name__ == "__main__":
