@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from driftline import __version__
+from driftline.drift_cli import drift_app
 from driftline.settings import StackSettings
 from driftline.stack import LocalStack, StopRequested
 from driftline.tail import topic_app
@@ -27,6 +28,7 @@ app = typer.Typer(
 topics_app = typer.Typer(help="Driftline's Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(topic_app, name="topic")
+app.add_typer(drift_app, name="drift")
 app.command("train")(train)
 
 console = Console()

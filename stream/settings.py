@@ -81,3 +81,46 @@ class DriftStatsSettings(BaseSettings):
     hysteresis_m: int = Field(
         default=3, ge=1, description="Clear an alert after m consecutive clean windows."
     )
+
+
+class DriftProcessorSettings(BaseSettings):
+    """How the drift stream processor runs (``driftline drift run``).
+
+    Shares the ``DRIFTLINE_DRIFT_`` prefix with :class:`DriftStatsSettings` (the reference
+    profile location, ``DRIFTLINE_DRIFT_REFERENCE_PATH``, lives there); the names do not
+    overlap. ``docs/drift.md`` ("Running the drift processor") explains each.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_DRIFT_", frozen=True, extra="ignore")
+
+    window_s: float = Field(
+        default=60.0, gt=0, description="Tumbling event-time window length, seconds."
+    )
+    allowed_lateness_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="Watermark = newest event time of the model minus this; a window "
+        "closes when the watermark passes its end.",
+    )
+    group_id: str = Field(
+        default="driftline-drift", min_length=1, description="Kafka consumer group."
+    )
+    batch_size: int = Field(
+        default=5000, ge=1, description="Messages per consume() call (one vectorised batch)."
+    )
+    poll_timeout_s: float = Field(
+        default=0.5, gt=0, description="Longest wait of one consume() call, seconds."
+    )
+    commit_interval_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="Commit at least this often when no window closed (0: every batch).",
+    )
+    metrics_port: int = Field(
+        default=9103, ge=0, le=65535, description="Prometheus /metrics port (0: not served)."
+    )
+    state_dir: Path | None = Field(
+        default=Path("data/drift-state"),
+        description="Local copy of each partition's checkpoint, used when the broker "
+        "drops offset-commit metadata (the embedded broker does); empty: none.",
+    )

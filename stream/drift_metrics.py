@@ -1,0 +1,54 @@
+"""Prometheus metrics of the drift processor (one set per process, labelled by model).
+
+Served by ``prometheus_client.start_http_server`` on ``DRIFTLINE_DRIFT_METRICS_PORT``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import Counter, Gauge
+
+DRIFT_SCORE: Final = Gauge(
+    "driftline_drift_score", "drift_score of the last closed window.", ["model", "version"]
+)
+DRIFTED: Final = Gauge(
+    "driftline_drift_window_drifted", "1 when the last closed window was flagged.",
+    ["model", "version"],
+)  # fmt: skip
+FEATURE_STATISTIC: Final = Gauge(
+    "driftline_drift_feature_statistic",
+    "Effect statistic of each feature in the last closed window (normalised Wasserstein "
+    "for numeric features, Jensen-Shannon for categorical ones).",
+    ["model", "version", "feature"],
+)
+WINDOW_EVENTS: Final = Gauge(
+    "driftline_drift_window_events", "Events counted in the last closed window.",
+    ["model", "version"],
+)  # fmt: skip
+WATERMARK_LAG: Final = Gauge(
+    "driftline_drift_watermark_lag_seconds",
+    "Wall-clock time minus the model's watermark (how far behind event time the closes are).",
+    ["model"],
+)
+EVENTS: Final = Counter(
+    "driftline_drift_events", "InferenceEvents counted into windows.", ["model", "version"]
+)
+LATE_EVENTS: Final = Counter(
+    "driftline_drift_late_events",
+    "Events whose window had already closed (reported in the next DriftScore).",
+    ["model", "version"],
+)
+SKIPPED_EVENTS: Final = Counter(
+    "driftline_drift_skipped_events",
+    "Events not scored, by reason (unknown_model: no reference profile).",
+    ["model", "reason"],
+)
+MISSING_FEATURES: Final = Counter(
+    "driftline_drift_missing_feature_events",
+    "Events scored without some reference feature (the feature is counted as missing).",
+    ["model", "version"],
+)
+WINDOWS_CLOSED: Final = Counter(
+    "driftline_drift_windows_closed", "DriftScores produced.", ["model", "version"]
+)

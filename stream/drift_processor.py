@@ -1,0 +1,231 @@
+"""The drift processor: InferenceEvents in, one DriftScore per closed window out.
+
+Per input partition a :class:`~stream.runtime.windows.PartitionWindows` assigns events
+to tumbling event-time windows keyed by (model, version, window start); each window's
+state is a :class:`~stream.stats.WindowSketch` on the version's reference profile. When
+the watermark closes a window it is scored (:func:`stream.stats.score_window`) and
+turned into a DriftScore record keyed by model. Kafka plumbing lives in
+:mod:`stream.runtime.loop`; this class is fed decoded columnar batches, so it can be
+driven without a broker (unit tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from schemas.inference_batch import PREDICTION_DOUBLE, PREDICTION_LABEL, InferenceBatch
+from stream import drift_metrics as m
+from stream.profiles import ProfileSource
+from stream.runtime.checkpoint import Checkpoint
+from stream.runtime.windows import ClosedWindow, PartitionWindows, WindowKey
+from stream.stats import DecisionRule, ReferenceProfile, WindowSketch, score_window
+from stream.stats.detect import default_rule
+
+log = logging.getLogger(__name__)
+
+IntArray = npt.NDArray[np.int64]
+LINEAGE_HEADER = "driftline.lineage"
+NATURAL_KEY_HEADER = "driftline.natural-key"
+
+
+@dataclass(frozen=True, slots=True)
+class DriftOutput:
+    """A DriftScore ready to produce: key, record value, headers (lineage)."""
+
+    key: str
+    value: dict[str, Any]
+    headers: list[tuple[str, str | bytes | None]]
+
+    @property
+    def natural_key(self) -> tuple[str, str, int]:
+        """(model, version, window start): what a consumer de-duplicates on."""
+        return (self.value["model_name"], self.value["model_version"], self.value["window_start"])
+
+
+class DriftProcessor:
+    """Windows, sketches and scores for every assigned partition of one input topic.
+
+    :param profiles: reference profile per (model, version).
+    :param window_ms: tumbling window length.
+    :param lateness_ms: allowed lateness of the watermark.
+    :param rule: decision rule for profiles without a calibration (calibrated
+        profiles use their own).
+    """
+
+    def __init__(
+        self,
+        profiles: ProfileSource,
+        *,
+        window_ms: int,
+        lateness_ms: int,
+        rule: DecisionRule | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.profiles = profiles
+        self.window_ms = window_ms
+        self.lateness_ms = lateness_ms
+        self.rule = rule or DecisionRule()
+        self.clock = clock
+        self.partitions: dict[tuple[str, int], PartitionWindows[WindowSketch]] = {}
+
+    # -- partitions -------------------------------------------------------------------
+
+    def assign(self, topic: str, partition: int, checkpoint: Checkpoint | None) -> None:
+        """Start (or restart from ``checkpoint``) a partition's windows."""
+        self.partitions[(topic, partition)] = PartitionWindows(
+            self.window_ms, self.lateness_ms, self._new_sketch, checkpoint
+        )
+
+    def revoke(self, topic: str, partition: int) -> None:
+        """Forget a partition (its open windows are rebuilt by whoever gets it next)."""
+        self.partitions.pop((topic, partition), None)
+
+    def checkpoint(self, topic: str, partition: int) -> Checkpoint | None:
+        """What to commit for the partition (None before its first event)."""
+        windows = self.partitions.get((topic, partition))
+        return None if windows is None else windows.checkpoint()
+
+    def _new_sketch(self, key: WindowKey) -> WindowSketch:
+        profile = self.profiles.get(key.model, key.version)
+        if profile is None:  # filtered before ingest; a bug if reached
+            raise AssertionError(f"no profile for {key}")
+        return WindowSketch(profile)
+
+    # -- events -----------------------------------------------------------------------
+
+    def process(self, topic: str, partition: int, batch: InferenceBatch, offsets: IntArray) -> None:
+        """Count a decoded batch of one partition.
+
+        :param offsets: offset of every message of the batch, bad ones included
+            (``batch.index`` maps rows to them); all of them count as consumed.
+        """
+        windows = self.partitions.get((topic, partition))
+        if windows is None:
+            windows = PartitionWindows(self.window_ms, self.lateness_ms, self._new_sketch)
+            self.partitions[(topic, partition)] = windows
+        if len(batch):
+            known = self._known_rows(batch)
+            if known.size:
+                row_offsets = offsets[batch.index[known]]
+                models = [batch.model_name[r] for r in known.tolist()]
+                versions = [batch.model_version[r] for r in known.tolist()]
+                ingested = windows.ingest(models, versions, batch.event_time[known], row_offsets)
+                for (model, version), count in ingested.late.items():
+                    m.LATE_EVENTS.labels(model, version).inc(count)
+                for window, members in ingested.groups:
+                    self._update(window.key, window.state, batch, known[members])
+        if offsets.size:
+            windows.next_offset = max(windows.next_offset, int(offsets.max()) + 1)
+
+    def _known_rows(self, batch: InferenceBatch) -> IntArray:
+        keep = np.ones(len(batch), dtype=bool)
+        seen: dict[tuple[str, str], bool] = {}
+        for r, pair in enumerate(zip(batch.model_name, batch.model_version, strict=True)):
+            ok = seen.get(pair)
+            if ok is None:
+                ok = seen[pair] = self.profiles.get(*pair) is not None
+            if not ok:
+                keep[r] = False
+                m.SKIPPED_EVENTS.labels(pair[0], "unknown_model").inc()
+        return np.flatnonzero(keep)
+
+    def _update(
+        self, key: WindowKey, sketch: WindowSketch, batch: InferenceBatch, rows: IntArray
+    ) -> None:
+        profile = sketch.profile
+        numeric = batch.feature_matrix(profile.numeric_names, rows)
+        incomplete = int(np.isnan(numeric).any(axis=1).sum()) if numeric.size else 0
+        if incomplete:
+            m.MISSING_FEATURES.labels(key.model, key.version).inc(incomplete)
+        categorical = None
+        if profile.categorical:
+            names = profile.categorical_names
+            categorical = np.array(
+                [[batch.categorical_features[r].get(n) for n in names] for r in rows.tolist()],
+                dtype=object,
+            ).reshape(len(rows), len(names))
+        sketch.update(
+            numeric,
+            categorical=categorical,
+            predicted=_predicted(batch, rows) if profile.prediction is not None else None,
+            probability=_probability(batch, rows, profile)
+            if profile.probability is not None
+            else None,
+        )
+        m.EVENTS.labels(key.model, key.version).inc(len(rows))
+
+    # -- closing ----------------------------------------------------------------------
+
+    def close_ready(self) -> list[DriftOutput]:
+        """Score and return every window the watermarks closed, oldest first per partition."""
+        out: list[DriftOutput] = []
+        now = self.clock()
+        for (topic, partition), windows in self.partitions.items():
+            for model in windows.max_time:
+                mark = windows.watermark(model)
+                if mark is not None:
+                    m.WATERMARK_LAG.labels(model).set(now - mark / 1000.0)
+            for closed in windows.close_ready():
+                out.append(self._score(topic, partition, closed))
+        return out
+
+    def _score(self, topic: str, partition: int, closed: ClosedWindow[WindowSketch]) -> DriftOutput:
+        key, sketch = closed.key, closed.state
+        profile = sketch.profile
+        rule = default_rule(profile) if profile.calibration is not None else self.rule
+        result = score_window(profile, sketch, rule)
+        value = {
+            "model_name": key.model,
+            "model_version": key.version,
+            "window_start": key.start_ms,
+            "window_end": closed.end_ms,
+            "late_event_count": closed.late_event_count,
+            **result.drift_score_fields(),
+        }
+        labels = (key.model, key.version)
+        m.DRIFT_SCORE.labels(*labels).set(result.data.drift_score)
+        m.DRIFTED.labels(*labels).set(1.0 if result.data.is_drift else 0.0)
+        m.WINDOW_EVENTS.labels(*labels).set(closed.events)
+        m.WINDOWS_CLOSED.labels(*labels).inc()
+        for feature in result.data.features:
+            if feature.data.test_stat is not None:
+                m.FEATURE_STATISTIC.labels(*labels, feature.meta.name).set(feature.data.test_stat)
+        lineage = f"{topic}:{partition}:{closed.first_offset}-{closed.last_offset}"
+        natural = f"{key.model}/{key.version}/{key.start_ms}"
+        return DriftOutput(
+            key=key.model,
+            value=value,
+            headers=[(LINEAGE_HEADER, lineage.encode()), (NATURAL_KEY_HEADER, natural.encode())],
+        )
+
+
+def _predicted(batch: InferenceBatch, rows: IntArray) -> npt.NDArray[np.object_]:
+    """Predicted class per row (None when the request failed), as the profile labels it."""
+    kind = batch.prediction_kind[rows]
+    out = np.full(len(rows), None, dtype=object)
+    doubles = kind == PREDICTION_DOUBLE
+    out[doubles] = batch.prediction[rows[doubles]]
+    for j in np.flatnonzero(kind == PREDICTION_LABEL).tolist():
+        out[j] = batch.prediction_label[int(rows[j])]
+    return out
+
+
+def _probability(
+    batch: InferenceBatch, rows: IntArray, profile: ReferenceProfile
+) -> npt.NDArray[np.float64]:
+    """The positive class's probability (metadata ``positive_class``, default "1"), else
+    the largest one; NaN when the event has none."""
+    positive = profile.metadata.get("positive_class", "1")
+    out = np.full(len(rows), np.nan)
+    for j, r in enumerate(rows.tolist()):
+        probs = batch.probabilities[r]
+        if probs:
+            out[j] = probs.get(positive, max(probs.values()))
+    return out

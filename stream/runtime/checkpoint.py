@@ -1,0 +1,109 @@
+"""What a restart needs besides the committed offset, to replay a partition exactly.
+
+Offsets are committed at the first event of the oldest still-open window, so a restart
+re-reads the open windows' events and rebuilds them. Between that offset and the last
+consumed one there may also be events of windows that already closed (and were
+emitted) and late events (already counted); replaying those naively would emit a
+window twice with different contents. The checkpoint says where the replayed part ends
+(``next_offset``), each model's newest event time then (so closed windows stay closed),
+and the late events not yet reported in a DriftScore.
+
+It travels as the offset-commit metadata (kept with the offset by Kafka's group
+coordinator, atomically) and, because the embedded broker drops that metadata
+(measured), also as a local file: :class:`FileCheckpointStore`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stream.exceptions import CheckpointError
+
+FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """One partition's replay state at a commit.
+
+    :param commit_offset: the offset committed with it (where replay starts).
+    :param next_offset: one past the last offset processed before the commit.
+    :param watermarks: model -> newest event time seen (ms), before lateness.
+    :param late: ``"model\\x1fversion"`` -> ``[[target window start, count], ...]``.
+    """
+
+    commit_offset: int
+    next_offset: int
+    watermarks: dict[str, int] = field(default_factory=dict)
+    late: dict[str, list[list[int]]] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """Compact JSON (offset-commit metadata is limited to 4 KB by default)."""
+        body = {"f": FORMAT, "x": self.commit_offset, "c": self.next_offset,
+                "w": self.watermarks, "l": self.late}  # fmt: skip
+        return json.dumps(body, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Checkpoint:
+        """Parse :meth:`to_json`.
+
+        :raises CheckpointError: not a checkpoint of this format.
+        """
+        try:
+            body = json.loads(text)
+            if body.get("f") != FORMAT:
+                raise CheckpointError(f"checkpoint format {body.get('f')} is not {FORMAT}")
+            return cls(
+                commit_offset=int(body["x"]),
+                next_offset=int(body["c"]),
+                watermarks={str(k): int(v) for k, v in body["w"].items()},
+                late={str(k): [[int(a), int(b)] for a, b in v] for k, v in body["l"].items()},
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CheckpointError(f"unreadable checkpoint: {exc}") from exc
+
+
+class FileCheckpointStore:
+    """The last two checkpoints of each partition in a local directory.
+
+    Two, because the file is written before the offset commit: after a crash between
+    the two, the committed offset still matches the previous checkpoint.
+    """
+
+    def __init__(self, root: Path, group: str) -> None:
+        self.root = root / group
+
+    def _path(self, topic: str, partition: int) -> Path:
+        return self.root / f"{topic}-{partition}.json"
+
+    def save(self, topic: str, partition: int, checkpoint: Checkpoint) -> None:
+        """Keep ``checkpoint`` and the one before it (atomic replace)."""
+        path = self._path(topic, partition)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        kept = [c for c in self._read(path) if c.commit_offset != checkpoint.commit_offset]
+        lines = [c.to_json() for c in [*kept[-1:], checkpoint]]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("\n".join(lines))
+        os.replace(tmp, path)
+
+    def load(self, topic: str, partition: int, committed_offset: int) -> Checkpoint | None:
+        """The checkpoint saved with ``committed_offset``, if there is one."""
+        for checkpoint in reversed(self._read(self._path(topic, partition))):
+            if checkpoint.commit_offset == committed_offset:
+                return checkpoint
+        return None
+
+    @staticmethod
+    def _read(path: Path) -> list[Checkpoint]:
+        if not path.exists():
+            return []
+        out: list[Checkpoint] = []
+        for line in path.read_text().splitlines():
+            try:
+                out.append(Checkpoint.from_json(line))
+            except CheckpointError:
+                continue
+        return out

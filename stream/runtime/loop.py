@@ -1,0 +1,260 @@
+"""The Kafka loop of the drift processor: consume, decode, count, emit, flush, commit.
+
+One iteration::
+
+    consume(num_messages=N) -> per partition: decode_inference_batch -> dead letters
+    -> DriftProcessor.process -> close_ready -> produce DriftScores
+    -> flush (scores and dead letters acknowledged) -> commit checkpoints
+
+Offsets are committed only after the DriftScores (and dead letters) of everything
+before them are acknowledged, and they stop at the first event of the oldest open
+window; a restart replays from there and rebuilds the open windows (see
+``stream/runtime/checkpoint.py``). Delivery is at-least-once: a crash between a flush
+and its commit re-emits the same windows, identical and under the same natural key.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from schemas.catalog import DRIFT_SCORE
+from schemas.codec import Codec
+from schemas.dead_letters import DeadLetterRouter
+from schemas.exceptions import DeliveryError
+from schemas.inference_batch import decode_inference_batch
+from stream.drift_processor import DriftOutput, DriftProcessor
+from stream.exceptions import CheckpointError
+from stream.runtime.checkpoint import Checkpoint, FileCheckpointStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoopStats:
+    """Counts of one run, for logs, tests and the benchmark."""
+
+    messages: int = 0
+    dead_letters: int = 0
+    outputs: int = 0
+    commits: int = 0
+    restored: dict[int, str] = field(default_factory=dict)
+
+
+class DriftLoop:
+    """Run a :class:`DriftProcessor` on a subscribed consumer until :meth:`stop`.
+
+    :param consumer: built with :func:`schemas.kafka_config.consumer_config`.
+    :param producer: built with :func:`schemas.kafka_config.producer_config`; carries
+        DriftScores and dead letters.
+    :param store: local checkpoint copies, for brokers that drop commit metadata.
+    """
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        producer: Producer,
+        processor: DriftProcessor,
+        codec: Codec,
+        *,
+        input_topic: str,
+        output_topic: str,
+        dead_letters: DeadLetterRouter,
+        group_id: str,
+        store: FileCheckpointStore | None = None,
+        batch_size: int = 5000,
+        poll_timeout_s: float = 0.5,
+        commit_interval_s: float = 5.0,
+    ) -> None:
+        self.consumer = consumer
+        self.producer = producer
+        self.processor = processor
+        self.codec = codec
+        self.input_topic = input_topic
+        self.output_topic = output_topic
+        self.dead_letters = dead_letters
+        self.group_id = group_id
+        self.store = store
+        self.batch_size = batch_size
+        self.poll_timeout_s = poll_timeout_s
+        self.commit_interval_s = commit_interval_s
+        self.stats = LoopStats()
+        self._stopping = threading.Event()
+        self._to_restore: set[int] = set()
+        self._last_commit = time.monotonic()
+        self._delivery_errors: list[str] = []
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to finish its batch, commit and return (signal-handler safe)."""
+        self._stopping.set()
+
+    def run(self, max_idle_polls: int | None = None) -> LoopStats:
+        """Consume until :meth:`stop` (or ``max_idle_polls`` empty polls in a row)."""
+        self.consumer.subscribe(
+            [self.input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )  # fmt: skip
+        idle = 0
+        try:
+            while not self._stopping.is_set():
+                got = self.step()
+                idle = 0 if got else idle + 1
+                if max_idle_polls is not None and idle >= max_idle_polls:
+                    break
+            self._commit(force=True)
+        finally:
+            self.consumer.close()
+        return self.stats
+
+    # -- one iteration ----------------------------------------------------------------
+
+    def step(self) -> int:
+        """Consume, process and (when due) commit one batch; return messages consumed."""
+        messages = self.consumer.consume(num_messages=self.batch_size, timeout=self.poll_timeout_s)
+        if self._to_restore:
+            self._restore()
+        by_partition: dict[int, list[Message]] = defaultdict(list)
+        for message in messages:
+            err = message.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if err.fatal():
+                    raise KafkaException(err)
+                log.warning("consumer error: %s", err)
+                continue
+            by_partition[message.partition() or 0].append(message)
+        for partition, batch in by_partition.items():
+            self._process(partition, batch)
+        outputs = self.processor.close_ready()
+        for output in outputs:
+            self._produce(output)
+        self.producer.poll(0)
+        self._commit(force=bool(outputs))
+        return sum(len(b) for b in by_partition.values())
+
+    def _process(self, partition: int, messages: list[Message]) -> None:
+        values = [m.value() for m in messages]
+        offsets = np.fromiter((m.offset() for m in messages), dtype=np.int64, count=len(messages))
+        batch = decode_inference_batch(values, self.codec)
+        for bad in batch.errors:
+            self.dead_letters.route(messages[bad.index], bad.error)
+        self.stats.messages += len(messages)
+        self.stats.dead_letters += len(batch.errors)
+        self.processor.process(self.input_topic, partition, batch, offsets)
+
+    def _produce(self, output: DriftOutput) -> None:
+        value = self.codec.encode(DRIFT_SCORE, output.value)
+        while True:
+            try:
+                self.producer.produce(
+                    self.output_topic, value=value, key=output.key.encode(),
+                    headers=output.headers, on_delivery=self._delivered,
+                )  # fmt: skip
+                break
+            except BufferError:
+                self.producer.poll(0.1)
+        self.stats.outputs += 1
+
+    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._delivery_errors.append(str(err))
+
+    # -- commits ----------------------------------------------------------------------
+
+    def _commit(self, force: bool, partitions: list[int] | None = None) -> None:
+        """Flush outputs and dead letters, then commit each partition's checkpoint."""
+        due = force or time.monotonic() - self._last_commit >= self.commit_interval_s
+        if not due:
+            return
+        targets = partitions if partitions is not None else self._owned()
+        offsets: list[TopicPartition] = []
+        for partition in targets:
+            checkpoint = self.processor.checkpoint(self.input_topic, partition)
+            if checkpoint is not None:
+                offsets.append(self._offset(partition, checkpoint))
+        self.dead_letters.flush()  # same producer: flushes the DriftScores too
+        if self._delivery_errors:
+            errors, self._delivery_errors = self._delivery_errors, []
+            raise DeliveryError(f"DriftScores refused by {self.output_topic}: {errors[:5]}")
+        if offsets:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+            self.stats.commits += 1
+        self._last_commit = time.monotonic()
+
+    def _offset(self, partition: int, checkpoint: Checkpoint) -> TopicPartition:
+        if self.store is not None:
+            self.store.save(self.input_topic, partition, checkpoint)
+        metadata = checkpoint.to_json()
+        if len(metadata) > 4000:  # Kafka's default offset.metadata.max.bytes is 4096
+            metadata = ""
+        return TopicPartition(
+            self.input_topic, partition, checkpoint.commit_offset, metadata=metadata
+        )
+
+    def _owned(self) -> list[int]:
+        return sorted(p for (t, p) in self.processor.partitions if t == self.input_topic)
+
+    # -- rebalances -------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # committed() is called after consume() returns, outside the callback
+        self._to_restore.update(tp.partition for tp in partitions)
+        for tp in partitions:  # no events processed until restored
+            self.processor.assign(self.input_topic, tp.partition, None)
+
+    def _restore(self) -> None:
+        wanted = sorted(self._to_restore)
+        self._to_restore.clear()
+        committed = self.consumer.committed(
+            [TopicPartition(self.input_topic, p) for p in wanted], timeout=30
+        )
+        for tp in committed:
+            checkpoint = self._checkpoint_of(tp)
+            self.processor.assign(self.input_topic, tp.partition, checkpoint)
+            self.stats.restored[tp.partition] = (
+                "fresh" if tp.offset < 0 else "checkpoint" if checkpoint else "no checkpoint"
+            )
+            if tp.offset >= 0 and checkpoint is None:
+                log.warning(
+                    "partition %s: committed offset %s without a checkpoint; replaying "
+                    "without the closed-window frontier", tp.partition, tp.offset,
+                )  # fmt: skip
+
+    def _checkpoint_of(self, tp: TopicPartition) -> Checkpoint | None:
+        if tp.offset < 0:
+            return None
+        if tp.metadata:
+            try:
+                checkpoint = Checkpoint.from_json(tp.metadata)
+                if checkpoint.commit_offset == tp.offset:
+                    return checkpoint
+            except CheckpointError as exc:
+                log.warning("partition %s: %s", tp.partition, exc)
+        if self.store is not None:
+            return self.store.load(self.input_topic, tp.partition, tp.offset)
+        return None
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        mine = [tp.partition for tp in partitions]
+        restoring = [p for p in mine if p in self._to_restore]
+        self._to_restore.difference_update(restoring)
+        try:
+            self._commit(force=True, partitions=[p for p in mine if p not in restoring])
+        except KafkaException as exc:
+            log.warning("commit on revoke failed (replay will cover it): %s", exc)
+        for p in mine:
+            self.processor.revoke(self.input_topic, p)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.processor.revoke(self.input_topic, tp.partition)
+            self._to_restore.discard(tp.partition)
