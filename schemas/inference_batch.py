@@ -119,20 +119,32 @@ class InferenceBatch:
         reference's may differ, and an event may leave a feature out.
         """
         rows = np.arange(len(self), dtype=np.int64) if rows is None else rows
-        out = np.full((len(rows), len(names)), np.nan)
         where = np.full(len(self), -1, dtype=np.int64)
         where[rows] = np.arange(len(rows))
+        wanted = tuple(names)
+        out: FloatArray | None = None
         for block in self.features:
             target = where[block.rows]
             hit = target >= 0
             if not hit.any():
                 continue
+            placed = target[hit]
+            if (
+                out is None
+                and block.names == wanted
+                and len(placed) == len(rows)
+                and bool((placed == np.arange(len(rows))).all())
+            ):
+                # the usual case: one layout, in the reference's order, every row (a copy)
+                return block.values[hit] if not hit.all() else block.values.copy()
+            if out is None:
+                out = np.full((len(rows), len(names)), np.nan)
             columns = {n: k for k, n in enumerate(block.names)}
-            for k, name in enumerate(names):
-                source = columns.get(name)
-                if source is not None:
-                    out[target[hit], k] = block.values[hit, source]
-        return out
+            source = np.array([columns.get(name, -1) for name in names], dtype=np.int64)
+            dest = np.flatnonzero(source >= 0)
+            if dest.size:
+                out[placed[:, None], dest] = block.values[hit][:, source[dest]]
+        return np.full((len(rows), len(names)), np.nan) if out is None else out
 
     def record(self, row: int) -> dict[str, Any]:
         """Row ``row`` as the dict fastavro would return (for tests and slow consumers)."""
@@ -177,14 +189,30 @@ class _Layout:
     ``expected``; ``value_bytes`` are the byte positions of the doubles, in name order.
     """
 
-    __slots__ = ("expected", "mask", "names", "size", "value_bytes")
+    __slots__ = (
+        "expected",
+        "expected_words",
+        "mask",
+        "mask_words",
+        "names",
+        "size",
+        "value_bytes",
+        "width",
+    )
 
     def __init__(self, names: tuple[str, ...], keys: tuple[bytes, ...]) -> None:
         self.names = names
         segment = b"".join(k + b"\x00" * 8 for k in keys)
+        mask = b"".join(b"\xff" * len(k) + b"\x00" * 8 for k in keys)
         self.size = len(segment)
-        self.mask = np.frombuffer(b"".join(b"\xff" * len(k) + b"\x00" * 8 for k in keys), np.uint8)
+        self.mask = np.frombuffer(mask, np.uint8)
         self.expected = np.frombuffer(segment, np.uint8)
+        # the same test 8 bytes at a time: the region rounded up to whole words, the
+        # padding masked out (8x fewer comparisons than byte by byte)
+        self.width = -(-self.size // 8) * 8
+        pad = b"\x00" * (self.width - self.size)
+        self.mask_words = np.frombuffer(mask + pad, "<u8")
+        self.expected_words = np.frombuffer(segment + pad, "<u8")
         offsets = np.cumsum([len(k) + 8 for k in keys]) - 8
         self.value_bytes = (offsets[:, None] + np.arange(8)).ravel()
 
@@ -404,7 +432,7 @@ def _features(
                 rows = rows[1:]
                 continue
             regions = _regions(walk, layout, map_start[rows])
-            same = _matches(layout, regions) & (count[rows] == count[first])
+            same = _matches_words(layout, regions) & (count[rows] == count[first])
             matched = rows[same]
             size[matched] = layout.size
             values_bytes = np.ascontiguousarray(regions[same][:, layout.value_bytes])
@@ -441,9 +469,20 @@ def _layout_of(walk: _Walk, buf: bytes, start: int) -> _Layout | None:
 
 
 def _regions(walk: _Walk, layout: _Layout, map_starts: IntArray) -> npt.NDArray[np.uint8]:
-    """The ``layout.size`` bytes at each of ``map_starts``, one row each (row copies)."""
-    windows = np.lib.stride_tricks.sliding_window_view(walk.data, layout.size)
+    """The ``layout.width`` bytes at each of ``map_starts``, one row each (row copies).
+
+    ``width`` is ``size`` rounded up to whole 8-byte words; the buffer's padding covers
+    the overhang of a record that ends with its features map.
+    """
+    windows = np.lib.stride_tricks.sliding_window_view(walk.data, layout.width)
     return windows[np.minimum(map_starts, len(windows) - 1)]
+
+
+def _matches_words(layout: _Layout, regions: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    """:func:`_matches` on ``(n, layout.width)`` regions, compared as 64-bit words."""
+    masked = regions.view("<u8") & layout.mask_words
+    matched: npt.NDArray[np.bool_] = (masked == layout.expected_words).all(axis=1)
+    return matched
 
 
 def _matches(layout: _Layout, regions: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:

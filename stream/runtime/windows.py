@@ -127,6 +127,27 @@ class PartitionWindows(Generic[S]):
         counted (and remembered for the next DriftScore); replayed rows of closed
         windows are skipped.
         """
+        n = len(times)
+        pair_index: dict[tuple[str, str], int] = {}
+        pair_codes = np.fromiter(
+            (pair_index.setdefault(p, len(pair_index)) for p in zip(models, versions, strict=True)),
+            dtype=np.int64,
+            count=n,
+        )
+        return self.ingest_codes(list(pair_index), pair_codes, times, offsets)
+
+    def ingest_codes(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        pair_codes: IntArray,
+        times: IntArray,
+        offsets: IntArray,
+    ) -> Ingested[S]:
+        """:meth:`ingest` with (model, version) given as ``pairs[pair_codes[row]]``.
+
+        What the processor calls: it factorises a batch's model columns once (no
+        per-row Python). ``pairs`` may hold pairs no row uses.
+        """
         out: Ingested[S] = Ingested()
         n = len(times)
         if n == 0:
@@ -134,14 +155,10 @@ class PartitionWindows(Generic[S]):
         times = np.asarray(times, dtype=np.int64)
         offsets = np.asarray(offsets, dtype=np.int64)
         self.next_offset = max(self.next_offset, int(offsets.max()) + 1)
-        pair_index: dict[tuple[str, str], int] = {}
-        pair_codes = np.fromiter(
-            (pair_index.setdefault(p, len(pair_index)) for p in zip(models, versions, strict=True)),
-            dtype=np.int64,
-            count=n,
-        )
-        pairs = list(pair_index)
-        pair_model = [p[0] for p in pairs]
+        used, pair_codes = np.unique(np.asarray(pair_codes, dtype=np.int64), return_inverse=True)
+        pair_codes = pair_codes.reshape(-1).astype(np.int64)
+        present = [pairs[u] for u in used.tolist()]  # only pairs with rows, in code order
+        pair_model = [p[0] for p in present]
         model_index: dict[str, int] = {}
         model_of_pair = np.array([model_index.setdefault(m, len(model_index)) for m in pair_model])
         model_codes = model_of_pair[pair_codes]
@@ -153,10 +170,10 @@ class PartitionWindows(Generic[S]):
         late = closed_at_arrival & ~replayed
         out.replayed_skips = int(skip.sum())
         if late.any():
-            self._count_late(out, pairs, pair_codes[late], before[late] - self.lateness_ms)
+            self._count_late(out, present, pair_codes[late], before[late] - self.lateness_ms)
         counted = np.flatnonzero(~closed_at_arrival)
         if counted.size:
-            self._group(out, pairs, pair_codes, starts, offsets, counted)
+            self._group(out, present, pair_codes, starts, offsets, counted)
         return out
 
     def _running_max(self, model_codes: IntArray, names: list[str], times: IntArray) -> IntArray:
