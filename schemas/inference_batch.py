@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
@@ -77,7 +78,57 @@ class BadValue:
     error: DecodeError
 
 
+MapColumn = tuple[npt.NDArray[np.bool_], list[Any], list[Any]]  # present, keys, values
+
+
 @dataclass(frozen=True, slots=True)
+class _Maps:
+    """The two small maps as one column per entry position, over the input rows.
+
+    Per-row dicts are built only when asked for (:attr:`InferenceBatch.probabilities`);
+    the processors read fixed layouts as matrices. ``decoded`` holds the dicts of rows
+    ``codec.decode`` produced; ``kept`` the input row of each batch row.
+    """
+
+    categorical: list[MapColumn]
+    probabilities: list[MapColumn]
+    decoded: dict[int, tuple[dict[str, str], dict[str, float]]]
+    kept: IntArray
+
+    def dicts(self, which: int) -> list[dict[str, Any]]:
+        columns = self.probabilities if which else self.categorical
+        n = len(self.kept)
+        if not columns:
+            rows: list[dict[str, Any]] = [{} for _ in range(n)]
+        else:
+            rows = _dicts_from_columns(columns, self.kept)
+        if self.decoded:
+            where = {int(i): r for r, i in enumerate(self.kept.tolist())}
+            for i, maps in self.decoded.items():
+                rows[where[i]] = maps[which]
+        return rows
+
+    def matrix(self, which: int, keys: Sequence[str], fill: Any, dtype: Any) -> npt.NDArray[Any]:
+        columns = self.probabilities if which else self.categorical
+        out = np.full((len(self.kept), len(keys)), fill, dtype=dtype)
+        for present, names, values in columns:  # in entry order: a later key wins, as in Avro
+            names_kept = np.array(names, dtype=object)[self.kept]
+            values_kept = np.array(values, dtype=dtype)[self.kept]
+            present_kept = present[self.kept]
+            for k, key in enumerate(keys):
+                boxed = np.empty(1, dtype=object)
+                boxed[0] = key  # compared as a Python str: numpy's str scalar drops "\x00" tails
+                hit = present_kept & (names_kept == boxed)
+                out[hit, k] = values_kept[hit]
+        if self.decoded:
+            where = {int(i): r for r, i in enumerate(self.kept.tolist())}
+            for i, maps in self.decoded.items():
+                row = maps[which]
+                out[where[i]] = [row.get(key, fill) for key in keys]
+        return out
+
+
+@dataclass(frozen=True)
 class InferenceBatch:
     """The good InferenceEvents of a batch, one entry per row in every column.
 
@@ -96,21 +147,49 @@ class InferenceBatch:
     model_version: list[str]
     variant: CodeArray
     features: tuple[FeatureBlock, ...]
-    categorical_features: list[dict[str, str]]
     prediction_kind: CodeArray
     prediction: FloatArray
     prediction_label: list[str | None]
-    probabilities: list[dict[str, float]]
     latency_ms: FloatArray
     outcome: CodeArray
     error_type: list[str | None]
     entity_id: list[str | None]
     trace_id: list[str | None]
     source: list[str]
+    maps: _Maps = field(repr=False, compare=False)
     errors: list[BadValue] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.event_id)
+
+    @cached_property
+    def categorical_features(self) -> list[dict[str, str]]:
+        """One dict per row, built on first use (the processors use :meth:`categorical_matrix`)."""
+        return self.maps.dicts(0)
+
+    @cached_property
+    def probabilities(self) -> list[dict[str, float]]:
+        """One dict per row, built on first use (the processors use :meth:`probability_matrix`)."""
+        return self.maps.dicts(1)
+
+    def categorical_matrix(self, names: Sequence[str]) -> npt.NDArray[np.object_]:
+        """``(n, len(names))`` object array: ``categorical_features[r].get(names[k])``."""
+        return self.maps.matrix(0, names, None, object)
+
+    def probability_matrix(self, labels: Sequence[str]) -> FloatArray:
+        """``(n, len(labels))`` float64: ``probabilities[r].get(labels[k], NaN)``."""
+        return self.maps.matrix(1, labels, np.nan, np.float64)
+
+    def probability_labels(self) -> list[str]:
+        """Every label some row's probabilities map has, sorted."""
+        labels: set[str] = set()
+        for present, keys, _ in self.maps.probabilities:
+            kept = np.flatnonzero(present[self.maps.kept])
+            decoded = self.maps.decoded  # their walk columns are not theirs: skip
+            labels.update(keys[i] for i in self.maps.kept[kept].tolist() if i not in decoded)
+        for _, probabilities in self.maps.decoded.values():
+            labels.update(probabilities)
+        return sorted(labels)
 
     def feature_matrix(self, names: Sequence[str], rows: IntArray | None = None) -> FloatArray:
         """Features ``names`` (in that order) of ``rows`` (default all); NaN where absent.
@@ -373,14 +452,11 @@ def _texts(walk: _Walk, spans: Spans, rows: npt.NDArray[np.bool_]) -> list[Any]:
     return texts
 
 
-def _map_dicts(
+def _map_columns(
     walk: _Walk, entries: list[tuple[npt.NDArray[np.bool_], Spans, Any]], string_values: bool
-) -> list[dict[str, Any]]:
-    """One dict per row from :meth:`_Walk.small_map`'s entries (later keys win, as Avro)."""
-    n = len(walk.ok)
-    if not entries:
-        return [{} for _ in range(n)]
-    columns: list[tuple[npt.NDArray[np.bool_], list[Any], list[Any]]] = []
+) -> list[MapColumn]:
+    """Keys and values of :meth:`_Walk.small_map`'s entries, checked (UTF-8, finite)."""
+    columns: list[MapColumn] = []
     for present, key, value in entries:
         keys = _texts(walk, key, present)
         if string_values:
@@ -390,12 +466,19 @@ def _map_dicts(
             walk.ok &= ~present | np.isfinite(doubles)
             values = doubles.tolist()
         columns.append((present, keys, values))
-    if all(present.all() for present, _, _ in columns):  # the usual case: every row has every entry
+    return columns
+
+
+def _dicts_from_columns(columns: list[MapColumn], kept: IntArray) -> list[dict[str, Any]]:
+    """One dict per ``kept`` row (later keys win, as Avro)."""
+    rows = kept.tolist()
+    if all(present[kept].all() for present, _, _ in columns):  # every row has every entry
         pairs = zip(*(zip(keys, values, strict=True) for _, keys, values in columns), strict=True)
-        return [dict(row) for row in pairs]
-    return [
-        {keys[r]: values[r] for present, keys, values in columns if present[r]} for r in range(n)
-    ]
+        if len(rows) == len(columns[0][0]):
+            return [dict(row) for row in pairs]
+        every = [dict(row) for row in pairs]
+        return [every[r] for r in rows]
+    return [{keys[r]: values[r] for present, keys, values in columns if present[r]} for r in rows]
 
 
 def _features(
@@ -577,8 +660,8 @@ class _Columns:
             walk.ok[rows[~np.isfinite(matrix).all(axis=1)]] = False
         n = len(values)
         every = np.ones(n, dtype=bool)
-        categorical_dicts = _map_dicts(walk, categorical, string_values=True)
-        probability_dicts = _map_dicts(walk, probabilities, string_values=False)
+        categorical_columns = _map_columns(walk, categorical, string_values=True)
+        probability_columns = _map_columns(walk, probabilities, string_values=False)
         strings = {
             "event_id": _texts(walk, event_id, every),
             "request_id": _texts(walk, request_id, every),
@@ -619,8 +702,6 @@ class _Columns:
             latency[i] = value["latency_ms"]
             variant_codes[i] = VARIANTS.index(value["variant"])
             outcome_codes[i] = OUTCOMES.index(value["outcome"])
-            categorical_dicts[i] = value["categorical_features"]
-            probability_dicts[i] = value["probabilities"]
             features: dict[str, float] = value["features"]
             rows_parts, matrices = feature_parts.setdefault(tuple(features), ([], []))
             rows_parts.append(np.array([i], dtype=np.int64))
@@ -650,17 +731,21 @@ class _Columns:
             model_version=pick(strings["model_version"]),
             variant=variant_codes[keep],
             features=tuple(feature_blocks),
-            categorical_features=pick(categorical_dicts),
             prediction_kind=kind_codes[keep],
             prediction=prediction[keep],
             prediction_label=pick(strings["prediction_label"]),
-            probabilities=pick(probability_dicts),
             latency_ms=latency[keep],
             outcome=outcome_codes[keep],
             error_type=pick(strings["error_type"]),
             entity_id=pick(strings["entity_id"]),
             trace_id=pick(strings["trace_id"]),
             source=pick(strings["source"]),
+            maps=_Maps(
+                categorical_columns,
+                probability_columns,
+                {i: (v["categorical_features"], v["probabilities"]) for i, v in decoded.items()},
+                np.flatnonzero(keep).astype(np.int64),
+            ),
             errors=[BadValue(i, errors[i]) for i in sorted(errors)],
         )
 

@@ -146,10 +146,7 @@ class DriftProcessor:
         categorical = None
         if profile.categorical:
             names = profile.categorical_names
-            categorical = np.array(
-                [[batch.categorical_features[r].get(n) for n in names] for r in rows.tolist()],
-                dtype=object,
-            ).reshape(len(rows), len(names))
+            categorical = batch.categorical_matrix(names)[rows]
         sketch.update(
             numeric,
             categorical=categorical,
@@ -241,9 +238,14 @@ def _probability(
     """The positive class's probability (metadata ``positive_class``, default "1"), else
     the largest one; NaN when the event has none."""
     positive = profile.metadata.get("positive_class", "1")
-    out = np.full(len(rows), np.nan)
-    for j, r in enumerate(rows.tolist()):
-        probs = batch.probabilities[r]
-        if probs:
-            out[j] = probs.get(positive, max(probs.values()))
+    labels = batch.probability_labels()
+    if not labels:
+        return np.full(len(rows), np.nan)
+    matrix = batch.probability_matrix(labels)[rows]
+    present = ~np.isnan(matrix)  # decoded probabilities are finite: NaN means absent
+    largest = np.where(present.any(axis=1), np.where(present, matrix, -np.inf).max(axis=1), np.nan)
+    if positive not in labels:
+        return largest
+    mine = matrix[:, labels.index(positive)]
+    out: npt.NDArray[np.float64] = np.where(np.isnan(mine), largest, mine)
     return out

@@ -98,6 +98,21 @@ def _assert_columns_consistent(batch: InferenceBatch) -> None:
     assert len(seen) == len(set(seen))
 
 
+def _assert_map_matrices_match_dicts(batch: InferenceBatch) -> None:
+    """The fixed-layout accessors say what the per-row dicts (checked against fastavro) say."""
+    labels = batch.probability_labels()
+    assert labels == sorted({k for p in batch.probabilities for k in p})
+    probabilities = batch.probability_matrix([*labels, "absent-label"])
+    for r, row in enumerate(batch.probabilities):
+        expected = [row.get(label, math.nan) for label in [*labels, "absent-label"]]
+        assert np.array_equal(probabilities[r], expected, equal_nan=True)
+    names = [*sorted({k for c in batch.categorical_features for k in c}), "absent-name"]
+    categorical = batch.categorical_matrix(names)
+    assert categorical.shape == (len(batch), len(names))
+    for r, labels_of_row in enumerate(batch.categorical_features):
+        assert categorical[r].tolist() == [labels_of_row.get(n) for n in names]
+
+
 finite = st.floats(allow_nan=False, allow_infinity=False)
 
 
@@ -148,6 +163,7 @@ def test_batch_equals_fastavro_and_codec_record_by_record(values: list[bytes | N
     batch = decode_inference_batch(values)
     _assert_like_one_by_one(values, batch)
     _assert_columns_consistent(batch)
+    _assert_map_matrices_match_dicts(batch)
     # the same batch through codec.decode alone (no walk) gives the same columns
     opaque = decode_inference_batch(values, _OpaqueCodec(CODEC))
     assert list(opaque.index) == list(batch.index)
