@@ -109,6 +109,12 @@ class ServingSettings(BaseSettings):
         description="librdkafka message.timeout.ms, in seconds: an event not acknowledged "
         "by then is spooled and retried.",
     )
+    publish_linger_ms: int = Field(
+        default=50,
+        ge=0,
+        description="librdkafka linger.ms of serving's producer: larger batches cost less CPU "
+        "per event (measured in bench_serving); events are asynchronous anyway.",
+    )
     shutdown_flush_s: float = Field(
         default=10.0, ge=0, description="Seconds shutdown waits for pending events."
     )

@@ -53,6 +53,7 @@ class ServingState:
                 spool,
                 buffer_max_events=self.settings.buffer_max_events,
                 delivery_timeout_s=self.settings.delivery_timeout_s,
+                linger_ms=self.settings.publish_linger_ms,
                 hooks=self.metrics,
             )
             self.publisher.start()
