@@ -10,8 +10,11 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.api import admin, health, models, predict
 from serving.auth import AdminAuthMiddleware
@@ -42,9 +45,33 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.serving = state
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.include_router(health.router)
     app.include_router(predict.router)
     app.include_router(models.router)
     app.include_router(admin.router)
     app.add_middleware(AdminAuthMiddleware, tokens=config.admin.token_list())
     return app
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Every HTTP error in the same shape as /predict's: ``error`` and ``message``."""
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for this type
+    return JSONResponse(
+        {"error": f"http_{exc.status_code}", "message": str(exc.detail)},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """A body or query that does not match its model: the first problem and where."""
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type
+    errors = exc.errors()
+    first = errors[0] if errors else {"msg": "invalid request", "loc": ()}
+    location = ".".join(str(part) for part in first.get("loc", ()))
+    return JSONResponse(
+        {"error": "invalid_request", "message": str(first.get("msg")), "location": location},
+        status_code=422,
+    )

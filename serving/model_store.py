@@ -92,6 +92,27 @@ class ModelStore:
         self.activate()
         return mlflow.sklearn.load_model(f"models:/{model_name}/{version}"), version
 
+    def load_version(self, model_name: str, version: str) -> Any:
+        """Load ``models:/model_name/version`` with the sklearn flavour.
+
+        :raises ModelNotFoundError: no such version.
+        """
+        if not self.version_exists(model_name, version):
+            raise ModelNotFoundError(f"{model_name!r} has no version {version!r}")
+        import mlflow.sklearn
+
+        self.activate()
+        return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
+
+    def version_exists(self, model_name: str, version: str) -> bool:
+        """Whether the registry holds ``version`` of ``model_name``."""
+        client = self.activate()
+        try:
+            client.get_model_version(model_name, version)
+        except MlflowException:
+            return False
+        return True
+
     def registered_models(self) -> list[str]:
         """Names of every registered model in the store."""
         client = self.activate()

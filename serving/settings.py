@@ -70,6 +70,19 @@ class AdminSettings(BaseSettings):
         return [t.strip().encode() for t in raw.split(",") if t.strip()]
 
 
+class CanarySettings(BaseSettings):
+    """The initial canary share (``CANARY_SPLIT``), used while Redis holds no rollout state."""
+
+    model_config = SettingsConfigDict(env_prefix="", frozen=True, extra="ignore")
+
+    canary_split: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Initial canary share when a 'canary' alias exists and Redis has no state.",
+    )
+
+
 class ServingSettings(BaseSettings):
     """The prediction service: where it listens, what it serves, how it publishes."""
 
@@ -114,6 +127,9 @@ class ServingSettings(BaseSettings):
         ge=0,
         description="librdkafka linger.ms of serving's producer: larger batches cost less CPU "
         "per event (measured in bench_serving); events are asynchronous anyway.",
+    )
+    rollout_poll_s: float = Field(
+        default=0.5, gt=0, description="How often rollout state is re-read from Redis."
     )
     shutdown_flush_s: float = Field(
         default=10.0, ge=0, description="Seconds shutdown waits for pending events."

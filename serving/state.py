@@ -6,12 +6,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.settings import KafkaSettings
+import redis
+
+from schemas.settings import KafkaSettings, RedisSettings
 from serving.metrics import ServingMetrics
 from serving.model_store import ModelStore
 from serving.predictor import LoadedModel
 from serving.publishing import DiskSpool, EventPublisher
-from serving.settings import AdminSettings, DataSettings, ServingSettings
+from serving.rollout import RolloutState, RolloutStore, RolloutWatcher, choose_variant
+from serving.settings import AdminSettings, CanarySettings, DataSettings, ServingSettings
 from serving.training import ensure_champion, feature_names
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,9 @@ class ServingConfig:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     data: DataSettings = field(default_factory=DataSettings)
     store: ModelStore | None = None
+    #: Where rollout state lives; None turns canary routing off (all traffic baseline).
+    redis: RedisSettings | None = field(default_factory=RedisSettings)
+    canary: CanarySettings = field(default_factory=CanarySettings)
 
     def model_store(self) -> ModelStore:
         return self.store or ModelStore.from_settings(self.data)
@@ -41,6 +47,11 @@ class ServingState:
         self.metrics = ServingMetrics()
         self.model: LoadedModel | None = None
         self.publisher: EventPublisher | None = None
+        self.rollout_store: RolloutStore | None = None
+        self.watcher: RolloutWatcher | None = None
+        # (state, loaded canary) replaced as one tuple, so a request never pairs a new
+        # share with an old canary model or the reverse.
+        self.routing: tuple[RolloutState, LoadedModel | None] = (RolloutState(), None)
 
     def start(self) -> None:
         """Start publishing; load the champion, training the baseline first if none exists."""
@@ -65,6 +76,64 @@ class ServingState:
                 progress=lambda step: log.info("training the baseline: %s", step),
             )
         self.reload()
+        if self.config.redis is not None:
+            client = redis.Redis.from_url(
+                self.config.redis.url.get_secret_value(),
+                socket_timeout=0.5,
+                socket_connect_timeout=0.5,
+            )
+            self.rollout_store = RolloutStore(client)
+            self._seed_canary_split()
+            self.watcher = RolloutWatcher(
+                self.rollout_store,
+                self.settings.model_name,
+                self.apply_rollout,
+                self.settings.rollout_poll_s,
+            )
+            self.watcher.start()
+
+    def _seed_canary_split(self) -> None:
+        """``CANARY_SPLIT`` as the first rollout state, when a ``canary`` alias exists."""
+        split = self.config.canary.canary_split
+        if split <= 0 or self.rollout_store is None:
+            return
+        name = self.settings.model_name
+        try:
+            if self.rollout_store.read(name) is not None:
+                return
+            version = self.store.alias_version(name, "canary")
+            if version is None:
+                log.warning("CANARY_SPLIT=%s but %s has no 'canary' alias; ignored", split, name)
+                return
+            self.rollout_store.write(name, RolloutState(version, split))
+        except redis.RedisError as exc:
+            log.warning("could not seed the canary share in Redis: %s", exc)
+
+    def apply_rollout(self, state: RolloutState) -> None:
+        """Make ``state`` live: load the canary version if it changed, then swap."""
+        _, canary = self.routing
+        if state.canary_version is None:
+            canary = None
+        elif canary is None or canary.version != state.canary_version:
+            estimator = self.store.load_version(self.settings.model_name, state.canary_version)
+            base = self.model
+            features = base.features if base is not None else feature_names()
+            canary = LoadedModel(
+                self.settings.model_name, state.canary_version, "canary", features, estimator
+            )
+        self.routing = (state, canary)
+        share = state.canary_share if canary is not None else 0.0
+        self.metrics.canary_share.labels(self.settings.model_name).set(share)
+        log.info("rollout: canary version %s, share %.3f", state.canary_version, share)
+
+    def route(self, key: str, baseline: LoadedModel) -> tuple[LoadedModel, str]:
+        """The model and variant answering the request keyed ``key`` (sticky)."""
+        state, canary = self.routing
+        if canary is None or not state.active:
+            return baseline, "baseline"
+        if choose_variant(key, state.canary_share) == "canary":
+            return canary, "canary"
+        return baseline, "baseline"
 
     def reload(self) -> tuple[str | None, str]:
         """Load the model behind the alias again; return (previous version, new version)."""
@@ -88,7 +157,9 @@ class ServingState:
             self.publisher.publish(event)
 
     def stop(self) -> None:
-        """Flush pending events (bounded), spool the rest."""
+        """Stop watching rollout state; flush pending events (bounded), spool the rest."""
+        if self.watcher is not None:
+            self.watcher.stop()
         if self.publisher is not None:
             spooled = self.publisher.close(self.settings.shutdown_flush_s)
             if spooled:

@@ -11,7 +11,7 @@ router = APIRouter(tags=["models"])
 
 
 class RolloutPublic(BaseModel):
-    """Live rollout state; canary routing is not enabled yet, so all traffic is baseline."""
+    """Live rollout state (from Redis, re-read every ``rollout_poll_s``)."""
 
     baseline_version: str
     canary_version: str | None = None
@@ -41,6 +41,7 @@ async def list_models(state: StateDep) -> ModelsPublic:
     model = state.model
     if model is None:
         return ModelsPublic(models=[])
+    rollout, canary = state.routing
     return ModelsPublic(
         models=[
             ModelPublic(
@@ -48,7 +49,11 @@ async def list_models(state: StateDep) -> ModelsPublic:
                 version=model.version,
                 alias=model.alias,
                 features=list(model.features),
-                rollout=RolloutPublic(baseline_version=model.version),
+                rollout=RolloutPublic(
+                    baseline_version=model.version,
+                    canary_version=canary.version if canary else None,
+                    canary_share=rollout.canary_share if canary else 0.0,
+                ),
             )
         ]
     )

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from serving.api.deps import StateDep
 from serving.exceptions import ClientInputError
+from serving.predictor import LoadedModel, Prediction
 from serving.publishing import inference_event
 from serving.requests import Partial, decode_json, parse_predict, partial_of
 from serving.state import ServingState
@@ -35,19 +36,19 @@ class PredictionPublic(BaseModel):
 
 
 class BatchRowPublic(BaseModel):
-    """One row's answer inside a batch."""
+    """One row's answer inside a batch; each row is routed on its own key."""
 
     request_id: str
     prediction: int
     probability: float
+    model_version: str
+    variant: str
 
 
 class BatchPublic(BaseModel):
     """A batch answer: rows in request order."""
 
     model_name: str
-    model_version: str
-    variant: str
     predictions: list[BatchRowPublic]
 
 
@@ -135,7 +136,8 @@ async def predict(request: Request, state: StateDep) -> JSONResponse:
             max_rows=state.settings.max_batch_rows,
             request_id=partial.request_id,
         )
-        predictions = model.predict([row.values for row in call.rows])
+        routed = [state.route(row.entity_id or row.request_id, model) for row in call.rows]
+        predictions = _predict_routed([row.values for row in call.rows], routed)
     except ClientInputError as exc:
         return _client_error(state, partial, started, exc)
     except Exception as exc:
@@ -144,14 +146,14 @@ async def predict(request: Request, state: StateDep) -> JSONResponse:
                         "internal error; the request id finds it in the logs")  # fmt: skip
     latency_s = time.perf_counter() - started
     latency_ms = latency_s * 1000.0
-    for row, answer in zip(call.rows, predictions, strict=True):
+    for row, answer, (served, variant) in zip(call.rows, predictions, routed, strict=True):
         state.emit(
             inference_event(
                 request_id=row.request_id,
-                model_name=model.name,
-                model_version=model.version,
-                variant=VARIANT,
-                features=dict(zip(model.features, row.values, strict=True)),
+                model_name=served.name,
+                model_version=served.version,
+                variant=variant,
+                features=dict(zip(served.features, row.values, strict=True)),
                 prediction=float(answer.label),
                 probabilities=answer.probabilities,
                 latency_ms=latency_ms,
@@ -159,33 +161,55 @@ async def predict(request: Request, state: StateDep) -> JSONResponse:
                 entity_id=row.entity_id,
             )
         )
+    variants = {variant for _, variant in routed}
+    label = variants.pop() if len(variants) == 1 else "mixed"
     metrics = state.metrics
-    metrics.request_latency.labels(model.name, VARIANT, "200").observe(latency_s)
-    metrics.requests.labels(model.name, VARIANT, "200").inc()
-    metrics.predictions.labels(model.name, VARIANT).inc(len(call.rows))
+    metrics.request_latency.labels(model.name, label, "200").observe(latency_s)
+    metrics.requests.labels(model.name, label, "200").inc()
+    for _, variant in routed:
+        metrics.predictions.labels(model.name, variant).inc()
     if not call.batch:
-        row, answer = call.rows[0], predictions[0]
+        row, answer, (served, variant) = call.rows[0], predictions[0], routed[0]
         return JSONResponse(
             {
                 "request_id": row.request_id,
                 "prediction": answer.label,
                 "probability": answer.probability,
-                "model_name": model.name,
-                "model_version": model.version,
-                "variant": VARIANT,
+                "model_name": served.name,
+                "model_version": served.version,
+                "variant": variant,
             }
         )
     return JSONResponse(
         {
             "model_name": model.name,
-            "model_version": model.version,
-            "variant": VARIANT,
             "predictions": [
-                {"request_id": r.request_id, "prediction": a.label, "probability": a.probability}
-                for r, a in zip(call.rows, predictions, strict=True)
+                {
+                    "request_id": r.request_id,
+                    "prediction": a.label,
+                    "probability": a.probability,
+                    "model_version": served.version,
+                    "variant": variant,
+                }
+                for r, a, (served, variant) in zip(call.rows, predictions, routed, strict=True)
             ],
         }
     )
+
+
+def _predict_routed(
+    rows: list[list[float]], routed: list[tuple[LoadedModel, str]]
+) -> list[Prediction]:
+    """Predict each row with its routed model: one vectorised call per model."""
+    groups: dict[int, list[int]] = {}
+    for i, (served, _) in enumerate(routed):
+        groups.setdefault(id(served), []).append(i)
+    out: list[Prediction | None] = [None] * len(rows)
+    for indices in groups.values():
+        served = routed[indices[0]][0]
+        for i, answer in zip(indices, served.predict([rows[i] for i in indices]), strict=True):
+            out[i] = answer
+    return [answer for answer in out if answer is not None]
 
 
 def _client_error(

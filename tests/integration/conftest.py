@@ -15,7 +15,7 @@ from driftline.ports import LOOPBACK, free_port
 from driftline.processes import ManagedProcess
 from schemas.admin import ensure_topics, make_admin
 from schemas.kafka_config import consumer_config
-from schemas.settings import KafkaSettings
+from schemas.settings import KafkaSettings, RedisSettings
 from schemas.topics import TopicSpec
 from serving.model_store import ModelStore
 from serving.settings import AdminSettings, DataSettings, ServingSettings
@@ -72,16 +72,20 @@ def serving_config(
 ) -> Callable[..., ServingConfig]:
     """Build a ServingConfig on the session store and this test's broker and data dir.
 
-    Keyword arguments override ServingSettings fields; ``kafka=`` replaces the broker.
+    Keyword arguments override ServingSettings fields; ``kafka=`` replaces the broker;
+    ``redis_url=`` turns canary routing on (off by default: no Redis is read).
     """
 
-    def make(kafka: KafkaSettings | None = None, **serving: Any) -> ServingConfig:
+    def make(
+        kafka: KafkaSettings | None = None, redis_url: str | None = None, **serving: Any
+    ) -> ServingConfig:
         return ServingConfig(
             serving=ServingSettings(**{"train_if_missing": False, **serving}),
             admin=AdminSettings(tokens=SecretStr(SERVING_ADMIN_TOKEN)),
             kafka=kafka or kafka_settings,
             data=DataSettings(data_dir=tmp_path),
             store=serving_store,
+            redis=RedisSettings(url=SecretStr(redis_url)) if redis_url else None,
         )
 
     return make

@@ -117,7 +117,7 @@ def test_first_start_trains_the_baseline_when_no_champion_exists(
     assert store.alias_version("breast-cancer-classifier", "champion") is None
     config = ServingConfig(
         serving=ServingSettings(), kafka=kafka_settings,
-        data=DataSettings(data_dir=tmp_path), store=store,
+        data=DataSettings(data_dir=tmp_path), store=store, redis=None,
     )  # fmt: skip
     with TestClient(create_app(config)) as client:
         models = client.get("/models").json()["models"]

@@ -38,6 +38,7 @@ def client(model: LoadedModel, tmp_path: Path) -> Iterator[TestClient]:
         serving=ServingSettings(publish_events=False, train_if_missing=False),
         admin=AdminSettings(tokens=SecretStr(f"{TOKEN}, {OTHER}")),
         data=DataSettings(data_dir=tmp_path),
+        redis=None,
     )
     app = create_app(config)
     app.state.serving.model = model  # no lifespan: no MLflow, no broker
@@ -84,6 +85,7 @@ def test_no_configured_tokens_refuses_everyone(model: LoadedModel, tmp_path: Pat
         serving=ServingSettings(publish_events=False, train_if_missing=False),
         admin=AdminSettings(),
         data=DataSettings(data_dir=tmp_path),
+        redis=None,
     )
     app = create_app(config)
     app.state.serving.model = model
@@ -157,3 +159,14 @@ def test_metrics_count_requests_by_status(client: TestClient) -> None:
         'serving_app_errors_total{error_type="wrong_feature_count",kind="client_error",'
         'model_name="breast-cancer-classifier"} 1.0' in text
     )
+
+
+def test_admin_canary_needs_redis_and_checks_its_body(client: TestClient) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    bad = client.post("/admin/canary", json={"share": 1.5}, headers=headers)
+    assert bad.status_code == 422
+    assert (bad.json()["error"], bad.json()["location"]) == ("invalid_request", "body.share")
+    no_redis = client.post("/admin/canary", json={"share": 0.2, "version": "1"}, headers=headers)
+    assert no_redis.status_code == 503 and "Redis" in no_redis.json()["message"]
+    live = client.get("/admin/canary", headers=headers).json()
+    assert (live["canary_version"], live["canary_share"]) == (None, 0.0)
