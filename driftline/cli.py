@@ -19,6 +19,7 @@ from schemas.admin import ensure_topics, make_admin, wait_for_broker
 from schemas.exceptions import DriftlineError
 from schemas.settings import KafkaSettings, RedisSettings
 from schemas.topics import all_topics
+from serving.rollback import rollback
 
 app = typer.Typer(
     help="Driftline: real-time drift monitoring for ML services on Kafka.",
@@ -30,6 +31,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(topic_app, name="topic")
 app.add_typer(drift_app, name="drift")
 app.command("train")(train)
+app.command("rollback")(rollback)
 
 console = Console()
 err_console = Console(stderr=True)
