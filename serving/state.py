@@ -13,6 +13,7 @@ from serving.metrics import ServingMetrics
 from serving.model_store import ModelStore
 from serving.predictor import LoadedModel
 from serving.publishing import DiskSpool, EventPublisher
+from serving.references import ReferenceRegistry
 from serving.rollout import RolloutState, RolloutStore, RolloutWatcher, choose_variant
 from serving.settings import AdminSettings, CanarySettings, DataSettings, ServingSettings
 from serving.training import ensure_champion, feature_names
@@ -47,6 +48,7 @@ class ServingState:
         self.metrics = ServingMetrics()
         self.model: LoadedModel | None = None
         self.publisher: EventPublisher | None = None
+        self.references = ReferenceRegistry()
         self.rollout_store: RolloutStore | None = None
         self.watcher: RolloutWatcher | None = None
         # (state, loaded canary) replaced as one tuple, so a request never pairs a new

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -19,8 +20,9 @@ from serving.auth import is_admin_path, token_matches
 from serving.predictor import LoadedModel
 from serving.settings import AdminSettings, DataSettings, ServingSettings
 from serving.state import ServingConfig
-from serving.training import build_pipeline, load_split
+from serving.training import SIZE_FEATURES, build_pipeline, load_split
 
+REPO = Path(__file__).resolve().parents[2]
 TOKEN = "adm-0123456789abcdef"
 OTHER = "second-token"
 
@@ -170,3 +172,44 @@ def test_admin_canary_needs_redis_and_checks_its_body(client: TestClient) -> Non
     assert no_redis.status_code == 503 and "Redis" in no_redis.json()["message"]
     live = client.get("/admin/canary", headers=headers).json()
     assert (live["canary_version"], live["canary_share"]) == (None, 0.0)
+
+
+def _rows(frame: pd.DataFrame) -> list[dict[str, float | None]]:
+    return [{k: float(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def test_drift_detect_flags_exactly_the_shifted_features(client: TestClient) -> None:
+    """The committed fixture's documented shift is what the stream statistics find."""
+    current = pd.read_csv(REPO / "data" / "sample" / "drift_current.csv")
+    answer = client.post("/drift/detect", json={"current_data": _rows(current)})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["is_drift"] and body["reference_data_id"] == "reference"
+    flagged = {f["feature"] for f in body["features"] if f["is_drift"]}
+    assert flagged == {*SIZE_FEATURES, "mean texture"}
+    assert body["unknown_features"] == [] and body["missing_features"] == []
+    assert body["result"]["data"]["drift_score"] == body["drift_score"]
+
+
+def test_drift_detect_on_unshifted_rows_and_partial_columns(client: TestClient) -> None:
+    split = load_split()
+    rows = [dict(zip(split.features, r, strict=True)) for r in split.x_validation.tolist()]
+    calm = client.post("/drift/detect", json={"current_data": rows}).json()
+    assert not calm["is_drift"] and calm["drift_score"] == 0.0
+    partial = [{"mean radius": r["mean radius"], "colour": 1.0, "target": 1.0} for r in rows]
+    body = client.post("/drift/detect", json={"current_data": partial}).json()
+    assert body["unknown_features"] == ["colour"]  # target is the label, not a feature
+    assert len(body["missing_features"]) == 29 and "mean radius" not in body["missing_features"]
+
+
+def test_drift_detect_refuses_unknown_ids_and_bad_rows(client: TestClient) -> None:
+    rows = [{"mean radius": 1.0}]
+    unknown = client.post("/drift/detect", json={"reference_data_id": "x", "current_data": rows})
+    assert unknown.status_code == 404
+    assert "known: ['reference', 'training', 'validation']" in unknown.json()["message"]
+    nothing_shared = client.post("/drift/detect", json={"current_data": [{"zzz": 1.0}]})
+    assert nothing_shared.status_code == 422
+    text = client.post("/drift/detect", json={"current_data": [{"mean radius": "big"}]})
+    assert text.status_code == 422 and text.json()["location"].startswith("body.current_data.0")
+    other = client.post("/drift/detect", json={"model_name": "m", "current_data": rows})
+    assert other.status_code == 404
