@@ -11,19 +11,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class DriftStatsSettings(BaseSettings):
     """Defaults of the drift statistics, the decision rule and the alert hysteresis."""
 
-    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_DRIFT_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTLINE_DRIFT_", frozen=True, extra="ignore", populate_by_name=True
+    )
 
     reference_path: Path | None = Field(
         default=None,
+        # The issue's (and serving's) shared name DRIFT_REFERENCE_PATH works here too.
+        validation_alias=AliasChoices("DRIFTLINE_DRIFT_REFERENCE_PATH", "DRIFT_REFERENCE_PATH"),
         description="Reference profile JSON (or CSV of training data) to compare against "
-        "when no profile comes with the model version.",
+        "when no profile comes with the model version; DRIFT_REFERENCE_PATH also works.",
     )
     bins: int = Field(
         default=20,

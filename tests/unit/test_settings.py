@@ -54,3 +54,14 @@ def test_settings_are_frozen() -> None:
     kafka = KafkaSettings()
     with pytest.raises(ValidationError):
         kafka.bootstrap_servers = "elsewhere:9092"  # type: ignore[misc]
+
+
+def test_drift_reference_path_reads_both_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DRIFT_REFERENCE_PATH overrides the reference wherever it is read (issue 5/6)."""
+    from stream.settings import DriftStatsSettings
+
+    monkeypatch.delenv("DRIFTLINE_DRIFT_REFERENCE_PATH", raising=False)
+    monkeypatch.setenv("DRIFT_REFERENCE_PATH", "/refs/shared.csv")
+    assert str(DriftStatsSettings().reference_path) == "/refs/shared.csv"
+    monkeypatch.setenv("DRIFTLINE_DRIFT_REFERENCE_PATH", "/refs/profile.json")
+    assert str(DriftStatsSettings().reference_path) == "/refs/profile.json"
