@@ -27,24 +27,19 @@ import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import Future
-from typing import Any, Literal
+from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
 from schemas.catalog import FEEDBACK_EVENT, INFERENCE_EVENT
 from schemas.codec import Codec, make_codec
+from schemas.events import Outcome, Variant, inference_event, now_ms
 from schemas.exceptions import DeliveryError
 from schemas.kafka_config import producer_config
 from schemas.settings import KafkaSettings
 from schemas.topics import INFERENCE_EVENTS, INFERENCE_FEEDBACK
 
-Variant = Literal["baseline", "canary", "shadow"]
-Outcome = Literal["ok", "client_error", "server_error"]
-
-
-def now_ms() -> int:
-    """Milliseconds since the Unix epoch: Driftline's event-time unit."""
-    return time.time_ns() // 1_000_000
+__all__ = ["DriftlineProducer", "Outcome", "Variant", "now_ms"]
 
 
 class DriftlineProducer:
@@ -108,24 +103,24 @@ class DriftlineProducer:
 
         :raises RecordValidationError: a field is wrong (e.g. a NaN feature); nothing sent.
         """
-        event = {
-            "event_id": event_id or str(uuid.uuid4()),
-            "request_id": request_id or str(uuid.uuid4()),
-            "event_time": now_ms() if event_time_ms is None else event_time_ms,
-            "model_name": model_name,
-            "model_version": model_version,
-            "variant": variant,
-            "features": dict(features),
-            "categorical_features": dict(categorical_features or {}),
-            "prediction": prediction,
-            "probabilities": dict(probabilities or {}),
-            "latency_ms": latency_ms,
-            "outcome": outcome,
-            "error_type": error_type,
-            "entity_id": entity_id,
-            "trace_id": trace_id,
-            "source": self.source,
-        }
+        event = inference_event(
+            source=self.source,
+            model_name=model_name,
+            model_version=model_version,
+            latency_ms=latency_ms,
+            features=features,
+            prediction=prediction,
+            probabilities=probabilities,
+            categorical_features=categorical_features,
+            variant=variant,
+            outcome=outcome,
+            error_type=error_type,
+            request_id=request_id,
+            event_id=event_id,
+            event_time_ms=event_time_ms,
+            entity_id=entity_id,
+            trace_id=trace_id,
+        )
         return self.send(INFERENCE_EVENT, event, key=model_name)
 
     def send_feedback(

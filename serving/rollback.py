@@ -20,9 +20,9 @@ from rich.console import Console
 
 from schemas.catalog import DEPLOYMENT_EVENT
 from schemas.codec import Codec, make_codec
+from schemas.events import now_ms
 from schemas.exceptions import DeliveryError
 from schemas.kafka_config import producer_config
-from schemas.sdk import now_ms
 from schemas.settings import KafkaSettings, RedisSettings
 from schemas.topics import MODEL_DEPLOYMENTS
 from serving.model_store import ModelStore

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import redis
 
+from schemas.events import Variant
+
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "driftline:rollout:"
@@ -39,7 +41,7 @@ def route_point(key: str) -> float:
     return int.from_bytes(digest, "big") / _SCALE
 
 
-def choose_variant(key: str, canary_share: float) -> str:
+def choose_variant(key: str, canary_share: float) -> Variant:
     """``canary`` for keys whose point is below the share, else ``baseline``."""
     return "canary" if canary_share > 0 and route_point(key) < canary_share else "baseline"
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 
+from schemas.events import Variant
 from schemas.settings import KafkaSettings, RedisSettings
 from serving.metrics import ServingMetrics
 from serving.model_store import ModelStore
@@ -128,7 +129,7 @@ class ServingState:
         self.metrics.canary_share.labels(self.settings.model_name).set(share)
         log.info("rollout: canary version %s, share %.3f", state.canary_version, share)
 
-    def route(self, key: str, baseline: LoadedModel) -> tuple[LoadedModel, str]:
+    def route(self, key: str, baseline: LoadedModel) -> tuple[LoadedModel, Variant]:
         """The model and variant answering the request keyed ``key`` (sticky)."""
         state, canary = self.routing
         if canary is None or not state.active:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from schemas.events import Variant
 from serving.api.deps import StateDep
 from serving.exceptions import ClientInputError
 from serving.predictor import LoadedModel, Prediction
@@ -21,7 +22,7 @@ from serving.state import ServingState
 router = APIRouter(tags=["predict"])
 log = logging.getLogger(__name__)
 
-VARIANT = "baseline"
+VARIANT: Variant = "baseline"
 
 
 class PredictionPublic(BaseModel):
@@ -198,7 +199,7 @@ async def predict(request: Request, state: StateDep) -> JSONResponse:
 
 
 def _predict_routed(
-    rows: list[list[float]], routed: list[tuple[LoadedModel, str]]
+    rows: list[list[float]], routed: list[tuple[LoadedModel, Variant]]
 ) -> list[Prediction]:
     """Predict each row with its routed model: one vectorised call per model."""
     groups: dict[int, list[int]] = {}

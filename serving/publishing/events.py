@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
-from schemas.sdk import now_ms
+from schemas.events import Outcome, Variant
+from schemas.events import inference_event as build_inference_event
 
 #: The ``source`` field of every event serving publishes.
 SOURCE = "driftline-serving"
 
-Outcome = Literal["ok", "client_error", "server_error"]
+__all__ = ["SOURCE", "Outcome", "inference_event"]
 
 
 def inference_event(
@@ -24,7 +24,7 @@ def inference_event(
     features: Mapping[str, float] | None = None,
     prediction: float | None = None,
     probabilities: Mapping[str, float] | None = None,
-    variant: str = "baseline",
+    variant: Variant = "baseline",
     error_type: str | None = None,
     entity_id: str | None = None,
     trace_id: str | None = None,
@@ -35,21 +35,19 @@ def inference_event(
     Serving validated every feature value (finite numbers) before calling this, which is
     why the publisher may encode with ``check=False``.
     """
-    return {
-        "event_id": str(uuid.uuid4()),
-        "request_id": request_id,
-        "event_time": now_ms() if event_time_ms is None else event_time_ms,
-        "model_name": model_name,
-        "model_version": model_version,
-        "variant": variant,
-        "features": dict(features or {}),
-        "categorical_features": {},
-        "prediction": prediction,
-        "probabilities": dict(probabilities or {}),
-        "latency_ms": latency_ms,
-        "outcome": outcome,
-        "error_type": error_type,
-        "entity_id": entity_id,
-        "trace_id": trace_id,
-        "source": SOURCE,
-    }
+    return build_inference_event(
+        source=SOURCE,
+        request_id=request_id,
+        model_name=model_name,
+        model_version=model_version,
+        latency_ms=latency_ms,
+        outcome=outcome,
+        features=features,
+        prediction=prediction,
+        probabilities=probabilities,
+        variant=variant,
+        error_type=error_type,
+        entity_id=entity_id,
+        trace_id=trace_id,
+        event_time_ms=event_time_ms,
+    )
