@@ -35,10 +35,14 @@ class ModelStore:
     :param tracking_uri: MLflow URI (``sqlite:///...`` or ``http://...``).
     :param artifact_root: artifact location of experiments this store creates; None lets
         the server decide.
+    :param data_dir: the local data dir (``DRIFTLINE_DATA_DIR``) next to the store: where
+        training also writes each version's drift reference profile, for the drift
+        processor to read without MLflow. None: profiles only go to MLflow.
     """
 
     tracking_uri: str
     artifact_root: str | None = None
+    data_dir: Path | None = None
 
     @classmethod
     def from_settings(
@@ -46,16 +50,32 @@ class ModelStore:
     ) -> ModelStore:
         """``MLFLOW_TRACKING_URI`` if set, else the embedded sqlite store under the data dir."""
         mlflow_settings = mlflow_settings or MlflowSettings()
+        data_dir = (data or DataSettings()).data_dir
         if mlflow_settings.tracking_uri:
-            return cls(mlflow_settings.tracking_uri)
-        return cls.embedded((data or DataSettings()).data_dir)
+            return cls(mlflow_settings.tracking_uri, data_dir=data_dir.resolve())
+        return cls.embedded(data_dir)
 
     @classmethod
     def embedded(cls, data_dir: Path) -> ModelStore:
         """The sqlite store ``data_dir/mlflow.db`` with artifacts in ``data_dir/mlruns``."""
         root = data_dir.resolve()
         root.mkdir(parents=True, exist_ok=True)
-        return cls(f"sqlite:///{root / 'mlflow.db'}", (root / "mlruns").as_uri())
+        return cls(f"sqlite:///{root / 'mlflow.db'}", (root / "mlruns").as_uri(), root)
+
+    @property
+    def profiles_dir(self) -> Path | None:
+        """``<data_dir>/profiles``: the ``<model>/<version>.json`` tree the drift processor
+        reads (``DRIFTLINE_DRIFT_REFERENCE_PATH``); None without a data dir."""
+        return None if self.data_dir is None else self.data_dir / "profiles"
+
+    def run_id(self, model_name: str, version: str) -> str | None:
+        """The MLflow run that produced ``version`` of ``model_name`` (None: unknown)."""
+        client = self.activate()
+        try:
+            run_id = client.get_model_version(model_name, version).run_id
+        except MlflowException:
+            return None
+        return str(run_id) if run_id else None
 
     def activate(self) -> MlflowClient:
         """Point the process-wide MLflow fluent API at this store; return a client on it."""

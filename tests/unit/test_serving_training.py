@@ -12,12 +12,14 @@ from serving.training import (
     SIZE_FEATURES,
     TARGET,
     build_pipeline,
+    build_reference_profile,
     drift_fixtures,
     evaluate,
     feature_names,
     load_split,
     write_drift_fixtures,
 )
+from stream.stats import detect
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,3 +65,32 @@ def test_committed_fixtures_are_what_training_writes(tmp_path: Path) -> None:
         fresh = pd.read_csv(tmp_path / mine)
         shipped = pd.read_csv(REPO / "data" / "sample" / committed)
         pd.testing.assert_frame_equal(fresh, shipped)
+
+
+def test_reference_profile_is_the_training_rows_with_the_models_outputs() -> None:
+    """Training rows score no drift against it; the committed shifted fixture is flagged."""
+    split = load_split()
+    model = build_pipeline().fit(split.x_train, split.y_train)
+    profile = build_reference_profile(model, split, "breast-cancer-classifier", "7", run_id="r1")
+    assert profile.feature_names == list(feature_names())
+    assert profile.metadata["model_version"] == "7" and profile.metadata["run_id"] == "r1"
+    assert profile.prediction is not None and profile.prediction.categories == ["0", "1"]
+    assert sum(profile.prediction.counts) == len(split.x_train)
+    assert profile.probability is not None
+    assert profile.numeric[0].moments.count == len(split.x_train)
+
+    same = detect(
+        profile,
+        split.x_train,
+        split.features,
+        predicted=model.predict(split.x_train),
+        probability=model.predict_proba(split.x_train)[:, 1],
+    )
+    assert same.data.drift_score == 0.0 and not same.data.is_drift
+    assert not same.data.prediction_is_drift
+
+    current = pd.read_csv(REPO / "data" / "sample" / "drift_current.csv")
+    shifted = detect(profile, current[list(split.features)].to_numpy(), split.features)
+    assert shifted.data.is_drift and shifted.data.drift_score > 0
+    flagged = {f.meta.name for f in shifted.data.features if f.data.is_drift}
+    assert "mean radius" in flagged and "mean texture" in flagged
