@@ -2,8 +2,10 @@
 
 Starts what is not configured externally (broker, Redis), waits until each is healthy,
 creates every declared topic, starts the prediction API (``python -m serving``, which
-trains the baseline first when no champion exists), prints where everything listens,
-and on SIGINT/SIGTERM stops everything in reverse order. A Kafka or Redis given through
+trains the baseline first when no champion exists, writing its drift reference profile
+under ``<data_dir>/profiles``), then the drift processor (``python -m driftline drift
+run``) on those profiles, prints where everything listens, and on SIGINT/SIGTERM stops
+everything in reverse order. A Kafka or Redis given through
 ``DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS`` / ``DRIFTLINE_REDIS_URL`` is used as is.
 """
 
@@ -26,6 +28,7 @@ from schemas.admin import ensure_topics, make_admin, wait_for_broker
 from schemas.settings import KafkaSettings, RedisSettings
 from schemas.topics import all_topics
 from serving.settings import ServingSettings
+from stream.settings import DriftProcessorSettings
 
 #: Seconds serving gets to become healthy: imports, plus training on a fresh data dir.
 SERVING_STARTUP_S = 120.0
@@ -51,6 +54,7 @@ class LocalStack:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     serving: ServingSettings = field(default_factory=ServingSettings)
+    drift: DriftProcessorSettings = field(default_factory=DriftProcessorSettings)
     endpoints: list[Endpoint] = field(default_factory=list)
     topics_created: list[str] = field(default_factory=list)
     _processes: list[ManagedProcess] = field(default_factory=list)
@@ -62,6 +66,7 @@ class LocalStack:
             self._start_redis()
             self._ensure_topics()
             self._start_serving()
+            self._start_drift_processor()
         except BaseException:
             self.stop()
             raise
@@ -130,6 +135,36 @@ class LocalStack:
             Endpoint("serving", url, "embedded", proc.pid, took, str(proc.log_path))
         )
 
+    def _start_drift_processor(self) -> None:
+        """``driftline drift run`` on the profiles training wrote; healthy when /metrics answers.
+
+        Started after serving, so the champion's profile file exists before the processor
+        first looks for it (it caches "no profile" answers until restarted).
+        """
+        port = choose_port(self.drift.metrics_port)
+        data_dir = self.stack.data_dir.resolve()
+        env = {
+            **self.child_env(),
+            "DRIFTLINE_DATA_DIR": str(data_dir),
+            "DRIFTLINE_DRIFT_REFERENCE_PATH": str(data_dir / "profiles"),
+            "DRIFTLINE_DRIFT_METRICS_PORT": str(port),
+            "DRIFTLINE_DRIFT_STATE_DIR": str(data_dir / "drift-state"),
+        }
+        if self.kafka.topic_prefix:
+            env["DRIFTLINE_KAFKA_TOPIC_PREFIX"] = self.kafka.topic_prefix
+        url = f"http://{LOOPBACK}:{port}/metrics"
+        proc = ManagedProcess(
+            name="drift-processor",
+            argv=[sys.executable, "-m", "driftline", "drift", "run"],
+            log_path=self.stack.log_dir / "drift-processor.log",
+            health=lambda: _http_ok(url),
+            env=env,
+        )
+        took = self._launch(proc)
+        self.endpoints.append(
+            Endpoint("drift-processor", url, "embedded", proc.pid, took, str(proc.log_path))
+        )
+
     def _launch(self, proc: ManagedProcess, timeout_s: float | None = None) -> float:
         self._processes.append(proc)
         proc.start()
@@ -156,7 +191,7 @@ class LocalStack:
 
 
 def _http_ok(url: str) -> bool:
-    """True when ``url`` answers 200 (the serving health check)."""
+    """True when ``url`` answers 200 (serving's /health, the drift processor's /metrics)."""
     try:
         return httpx.get(url, timeout=1.0).status_code == 200
     except httpx.HTTPError:

@@ -15,7 +15,7 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from driftline.ports import port_is_free
+from driftline.ports import accepts_connections, port_is_free
 from driftline.settings import StackSettings
 from driftline.stack import LocalStack
 from schemas.admin import make_admin
@@ -100,8 +100,17 @@ def test_make_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert answer.status_code == 200, answer.text
         assert answer.json()["model_name"] == "breast-cancer-classifier"
         ports.append(int(serving.group(1).rsplit(":", 1)[1]))
+        # The drift processor runs on the profile training wrote; its metrics answer.
+        drift = re.search(r"drift-processor\W+(http://[\d.]+:(\d+)/metrics)", text)
+        assert drift, text
+        metrics = httpx.get(drift.group(1), timeout=10)
+        assert metrics.status_code == 200, metrics.text
+        assert "driftline_drift_" in metrics.text
+        drift_port = int(drift.group(2))
+        assert (tmp_path / "profiles" / "breast-cancer-classifier" / "1.json").is_file()
         servers = [p for p in psutil.Process(pid).children(recursive=True) if p.name() != "bash"]
-        assert len(servers) >= 4, [p.name() for p in servers]  # launcher, broker, redis, serving
+        # launcher, broker, redis, serving, drift processor
+        assert len(servers) >= 5, [p.name() for p in servers]
 
         os.write(fd, b"\x03")  # Ctrl-C, delivered by the terminal to its foreground group
         _, status = os.waitpid(pid, 0)
@@ -115,7 +124,10 @@ def test_make_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
     assert "stopped cleanly" in tail
     assert "Interrupt" not in tail, "make itself must not be interrupted"
     assert not [p for p in servers if _alive(p)], "orphan processes survived"
-    assert all(port_is_free(port) for port in ports)
+    assert all(port_is_free(port) for port in ports), [(p, port_is_free(p)) for p in ports]
+    # The metrics server closes each HTTP connection itself, so its port sits in TIME_WAIT
+    # for a minute and cannot be bound without SO_REUSEADDR; freed means nobody listens.
+    assert not accepts_connections(drift_port)
 
 
 def test_external_kafka_is_used_as_is(
@@ -129,8 +141,10 @@ def test_external_kafka_is_used_as_is(
         redis=RedisSettings(),
     )
     with stack:
-        kafka, redis_ep, serving_ep = stack.endpoints
+        kafka, redis_ep, serving_ep, drift_ep = stack.endpoints
         assert (serving_ep.name, serving_ep.origin) == ("serving", "embedded")
+        assert (drift_ep.name, drift_ep.origin) == ("drift-processor", "embedded")
+        assert httpx.get(drift_ep.address, timeout=10).status_code == 200
         assert (kafka.origin, kafka.pid) == ("external", None)
         assert kafka.address == kafka_settings.bootstrap_servers
         assert redis_ep.origin == "embedded"
@@ -145,7 +159,8 @@ def test_external_redis_is_not_started(kafka_settings: KafkaSettings, tmp_path: 
     external = RedisSettings(url=SecretStr("redis://user:pw@127.0.0.1:1/0"))
     stack = LocalStack(stack=StackSettings(data_dir=tmp_path), kafka=kafka_settings, redis=external)
     with stack:
-        assert [e.origin for e in stack.endpoints] == ["external", "external", "embedded"]
+        origins = [e.origin for e in stack.endpoints]
+        assert origins == ["external", "external", "embedded", "embedded"]
         assert stack.endpoints[1].address == "redis://user:***@127.0.0.1:1/0"
 
 
