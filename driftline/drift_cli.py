@@ -51,7 +51,7 @@ def run(
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     if settings.metrics_port:
-        start_http_server(settings.metrics_port)
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     typer.echo(
         f"drift processor: {loop.input_topic} -> {loop.output_topic} (group {settings.group_id})"
     )

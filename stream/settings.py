@@ -123,6 +123,11 @@ class DriftProcessorSettings(BaseSettings):
     metrics_port: int = Field(
         default=9103, ge=0, le=65535, description="Prometheus /metrics port (0: not served)."
     )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address the /metrics server binds; loopback unless Prometheus scrapes "
+        "from elsewhere (e.g. 0.0.0.0 in a container).",
+    )
     state_dir: Path | None = Field(
         default=Path("data/drift-state"),
         description="Local copy of each partition's checkpoint, used when the broker "

@@ -111,6 +111,16 @@ def test_make_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
         servers = [p for p in psutil.Process(pid).children(recursive=True) if p.name() != "bash"]
         # launcher, broker, redis, serving, drift processor
         assert len(servers) >= 5, [p.name() for p in servers]
+        # Every server of the local stack listens on loopback only.
+        listening = [
+            (proc.name(), conn.laddr)
+            for proc in servers
+            for conn in proc.net_connections(kind="inet")
+            if conn.status == psutil.CONN_LISTEN
+        ]
+        assert listening, "no listening sockets found"
+        exposed = [(name, addr) for name, addr in listening if addr.ip not in ("127.0.0.1", "::1")]
+        assert not exposed, f"listening beyond loopback: {exposed}"
 
         os.write(fd, b"\x03")  # Ctrl-C, delivered by the terminal to its foreground group
         _, status = os.waitpid(pid, 0)
