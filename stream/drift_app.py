@@ -36,6 +36,7 @@ def build_drift_loop(
         window_ms=round(settings.window_s * 1000),
         lateness_ms=round(settings.allowed_lateness_s * 1000),
         rule=DecisionRule.from_settings(stats),
+        detector_block_size=settings.detector_block_size,
     )
     return DriftLoop(
         consumer,

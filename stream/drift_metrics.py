@@ -52,3 +52,14 @@ MISSING_FEATURES: Final = Counter(
 WINDOWS_CLOSED: Final = Counter(
     "driftline_drift_windows_closed", "DriftScores produced.", ["model", "version"]
 )
+CHANGE_POINTS: Final = Counter(
+    "driftline_drift_change_points",
+    "Change points flagged by the online detectors between window closes (detector: "
+    "page_hinkley_prediction on the prediction mean, page_hinkley_feature per feature).",
+    ["model", "detector", "feature"],
+)
+LAST_CHANGE_POINT: Final = Gauge(
+    "driftline_drift_last_change_point_timestamp_seconds",
+    "Event time of the newest change point of each online detector.",
+    ["model", "detector", "feature"],
+)

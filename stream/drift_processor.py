@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from schemas.inference_batch import PREDICTION_DOUBLE, PREDICTION_LABEL, InferenceBatch
 from stream import drift_metrics as m
+from stream.detectors import ChangePointReport, OnlineDetectors
 from stream.profiles import ProfileSource
 from stream.runtime.checkpoint import Checkpoint
 from stream.runtime.windows import ClosedWindow, PartitionWindows, WindowKey
@@ -42,6 +43,8 @@ class DriftOutput:
     key: str
     value: dict[str, Any]
     headers: list[tuple[str, str | bytes | None]]
+    #: Online detectors' state at this close (not in the Avro record: logged, metrics).
+    change_points: ChangePointReport | None = None
 
     @property
     def natural_key(self) -> tuple[str, str, int]:
@@ -57,6 +60,8 @@ class DriftProcessor:
     :param lateness_ms: allowed lateness of the watermark.
     :param rule: decision rule for profiles without a calibration (calibrated
         profiles use their own).
+    :param detector_block_size: events per update of the online change-point
+        detectors (:mod:`stream.detectors`); 0 turns them off.
     """
 
     def __init__(
@@ -67,6 +72,7 @@ class DriftProcessor:
         lateness_ms: int,
         rule: DecisionRule | None = None,
         clock: Callable[[], float] = time.time,
+        detector_block_size: int = 500,
     ) -> None:
         self.profiles = profiles
         self.window_ms = window_ms
@@ -74,6 +80,9 @@ class DriftProcessor:
         self.rule = rule or DecisionRule()
         self.clock = clock
         self.partitions: dict[tuple[str, int], PartitionWindows[WindowSketch]] = {}
+        self.detector_block_size = detector_block_size
+        #: Online change-point detectors per (model, version) (0 block size: none).
+        self.detectors: dict[tuple[str, str], OnlineDetectors] = {}
 
     # -- partitions -------------------------------------------------------------------
 
@@ -147,15 +156,29 @@ class DriftProcessor:
         if profile.categorical:
             names = profile.categorical_names
             categorical = batch.categorical_matrix(names)[rows]
+        probability = (
+            _probability(batch, rows, profile) if profile.probability is not None else None
+        )
         sketch.update(
             numeric,
             categorical=categorical,
             predicted=_predicted(batch, rows) if profile.prediction is not None else None,
-            probability=_probability(batch, rows, profile)
-            if profile.probability is not None
-            else None,
+            probability=probability,
         )
         m.EVENTS.labels(key.model, key.version).inc(len(rows))
+        detectors = self._detectors(key, profile)
+        if detectors is not None:
+            detectors.update(numeric, batch.event_time[rows], probability)
+
+    def _detectors(self, key: WindowKey, profile: ReferenceProfile) -> OnlineDetectors | None:
+        if self.detector_block_size <= 0:
+            return None
+        pair = (key.model, key.version)
+        detectors = self.detectors.get(pair)
+        if detectors is None:
+            detectors = OnlineDetectors(profile, block_size=self.detector_block_size)
+            self.detectors[pair] = detectors
+        return detectors
 
     # -- closing ----------------------------------------------------------------------
 
@@ -199,7 +222,32 @@ class DriftProcessor:
             key=key.model,
             value=value,
             headers=[(LINEAGE_HEADER, lineage.encode()), (NATURAL_KEY_HEADER, natural.encode())],
+            change_points=self._change_points(key, closed.end_ms),
         )
+
+    def _change_points(self, key: WindowKey, end_ms: int) -> ChangePointReport | None:
+        """Take the online detectors' state at this close: metrics and a log line."""
+        detectors = self.detectors.get((key.model, key.version))
+        if detectors is None:
+            return None
+        report = detectors.take(key.model, key.version, key.start_ms, end_ms)
+        for state in report.flagged():
+            labels = (key.model, state.detector, state.feature)
+            m.CHANGE_POINTS.labels(*labels).inc(state.change_points)
+            if state.last_change_ms is not None:
+                m.LAST_CHANGE_POINT.labels(*labels).set(state.last_change_ms / 1000.0)
+        if report.drift_detected:
+            log.info(
+                "change points %s/%s before window %d: %s",
+                key.model,
+                key.version,
+                key.start_ms,
+                ", ".join(
+                    f"{s.feature} x{s.change_points} (last at {s.last_change_ms})"
+                    for s in report.flagged()
+                ),
+            )
+        return report
 
 
 def _pair_codes(batch: InferenceBatch) -> tuple[list[tuple[str, str]], IntArray]:

@@ -128,6 +128,12 @@ class DriftProcessorSettings(BaseSettings):
         description="Address the /metrics server binds; loopback unless Prometheus scrapes "
         "from elsewhere (e.g. 0.0.0.0 in a container).",
     )
+    detector_block_size: int = Field(
+        default=500,
+        ge=0,
+        description="Events per update of the online change-point detectors "
+        "(Page-Hinkley on standardised block means); 0 turns them off.",
+    )
     state_dir: Path | None = Field(
         default=Path("data/drift-state"),
         description="Local copy of each partition's checkpoint, used when the broker "
