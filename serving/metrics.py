@@ -84,6 +84,16 @@ class ServingMetrics(PublisherHooks):
             ("model_name",),
             registry=self.registry,
         )
+        self.shadow_predictions = Counter(
+            "serving_app_shadow_predictions_total",
+            "Rows predicted by the shadow version (off the request path, never returned).",
+            registry=self.registry,
+        )
+        self.shadow_dropped = Counter(
+            "serving_app_shadow_dropped_total",
+            "Rows not given to the shadow: its queue was full, it failed, or shutdown.",
+            registry=self.registry,
+        )
         self.model_loaded = Gauge(
             "serving_app_model_loaded",
             "1 while a model version is loaded, by model and version.",

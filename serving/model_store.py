@@ -137,3 +137,12 @@ class ModelStore:
         """Names of every registered model in the store."""
         client = self.activate()
         return sorted(m.name for m in client.search_registered_models())
+
+    def set_alias(self, model_name: str, alias: str, version: str) -> None:
+        """Point ``model_name@alias`` at ``version`` (moved if it pointed elsewhere).
+
+        :raises ModelNotFoundError: no such version.
+        """
+        if not self.version_exists(model_name, version):
+            raise ModelNotFoundError(f"{model_name!r} has no version {version!r}")
+        self.activate().set_registered_model_alias(model_name, alias, version)

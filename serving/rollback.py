@@ -9,22 +9,18 @@ last record for the model says the champion takes all traffic.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import redis
 import typer
-from confluent_kafka import Producer
 from rich.console import Console
 
-from schemas.catalog import DEPLOYMENT_EVENT
-from schemas.codec import Codec, make_codec
-from schemas.events import now_ms
+from schemas.codec import Codec
 from schemas.exceptions import DeliveryError
-from schemas.kafka_config import producer_config
 from schemas.settings import KafkaSettings, RedisSettings
 from schemas.topics import MODEL_DEPLOYMENTS
+from serving.deployments import deployment_event, publish_deployment_event
 from serving.model_store import ModelStore
 from serving.rollout import RolloutState, RolloutStore
 from serving.settings import ServingSettings
@@ -52,19 +48,15 @@ class RollbackPlan:
         )
 
     def event(self, reason: str) -> dict[str, Any]:
-        """The DeploymentEvent that records the rollback."""
-        return {
-            "deployment_id": str(uuid.uuid4()),
-            "model_name": self.model_name,
-            "champion_version": self.champion_version,
-            "canary_version": None,
-            "canary_share": 0.0,
-            "shadow_version": None,
-            "action": "rolled_back",
-            "reason": reason,
-            "evidence": {"canary_share_before": self.before.canary_share},
-            "event_time": now_ms(),
-        }
+        """The DeploymentEvent that records the rollback (a shadow, if any, stays)."""
+        return deployment_event(
+            model_name=self.model_name,
+            action="rolled_back",
+            reason=reason,
+            champion_version=self.champion_version,
+            shadow_version=self.before.shadow_version,
+            evidence={"canary_share_before": self.before.canary_share},
+        )
 
 
 def plan_rollback(model_name: str, rollout: RolloutStore, store: ModelStore) -> RollbackPlan:
@@ -86,23 +78,9 @@ def execute_rollback(
     :raises DeliveryError: Kafka did not acknowledge the event (Redis is already changed:
         traffic is back on the champion; rerun to record it).
     """
-    rollout.write(plan.model_name, RolloutState(None, 0.0))
+    rollout.write_canary(plan.model_name, None, 0.0)
     event = plan.event(reason)
-    value = (codec or make_codec()).encode(DEPLOYMENT_EVENT, event)
-    topic = MODEL_DEPLOYMENTS.prefixed(kafka.topic_prefix).name
-    failures: list[str] = []
-    producer = Producer(producer_config(kafka))
-
-    def delivered(err: object, _msg: object) -> None:
-        if err is not None:
-            failures.append(str(err))
-
-    producer.produce(topic, value=value, key=plan.model_name.encode(), on_delivery=delivered)
-    left = producer.flush(timeout_s)
-    if left or failures:
-        raise DeliveryError(
-            f"DeploymentEvent to {topic} not acknowledged: {failures or 'timed out'}"
-        )
+    publish_deployment_event(kafka, event, codec, timeout_s)
     return event
 
 

@@ -1,10 +1,14 @@
 """Live rollout state (canary version and share) in Redis, and sticky variant routing.
 
 The state of model ``M`` is the Redis hash ``driftline:rollout:M`` with fields
-``canary_version`` (a registry version; absent = no canary) and ``canary_share``
-(0..1). The admin API writes it (``POST /admin/canary``); the retrain controller will
-write the same hash. Every serving replica re-reads it every ``poll_s`` (0.5 s), so all
-replicas agree within a second, without a restart.
+``canary_version`` (a registry version; absent = no canary), ``canary_share`` (0..1),
+``shadow_version`` (a version that gets a copy of the traffic, off the request path;
+absent = no shadow) and ``champion_version`` (written by promote, so every replica
+reloads the champion alias when it changes). The admin API writes it
+(``POST /admin/canary``, ``/admin/shadow``, ``/admin/promote``); the retrain controller
+will write the same hash. Each writer changes only its own fields. Every serving
+replica re-reads it every ``poll_s`` (0.5 s), so all replicas agree within a second,
+without a restart.
 
 Routing is sticky and monotone: a request's key (``entity_id``, else ``request_id``) is
 hashed to a point in [0, 1); it goes to the canary when the point is below the share.
@@ -52,6 +56,9 @@ class RolloutState:
 
     canary_version: str | None = None
     canary_share: float = 0.0
+    shadow_version: str | None = None
+    #: Set by promote: the champion every replica should serve (None: whatever the alias says).
+    champion_version: str | None = None
 
     @property
     def active(self) -> bool:
@@ -76,17 +83,47 @@ class RolloutStore:
         except ValueError:
             log.error("rollout state of %s has a bad canary_share; using 0", model_name)
             share = 0.0
-        return RolloutState(version, share)
+        return RolloutState(
+            version,
+            share,
+            fields.get("shadow_version") or None,
+            fields.get("champion_version") or None,
+        )
 
     def write(self, model_name: str, state: RolloutState) -> None:
         """Replace the stored state (one atomic HSET/HDEL transaction)."""
+        self._write(model_name, {
+            "canary_version": state.canary_version,
+            "canary_share": repr(state.canary_share),
+            "shadow_version": state.shadow_version,
+            "champion_version": state.champion_version,
+        })  # fmt: skip
+
+    def write_canary(self, model_name: str, version: str | None, share: float) -> None:
+        """Change only the canary fields (a shadow or champion set by others stays)."""
+        self._write(model_name, {"canary_version": version, "canary_share": repr(share)})
+
+    def write_shadow(self, model_name: str, version: str | None) -> None:
+        """Change only the shadow version (None clears it)."""
+        self._write(model_name, {"shadow_version": version})
+
+    def write_promotion(self, model_name: str, champion_version: str) -> None:
+        """Record a promotion: the new champion, and no canary any more."""
+        self._write(model_name, {
+            "canary_version": None,
+            "canary_share": repr(0.0),
+            "champion_version": champion_version,
+        })  # fmt: skip
+
+    def _write(self, model_name: str, fields: dict[str, str | None]) -> None:
+        """HSET the given fields, HDEL those given as None, in one transaction."""
         key = rollout_key(model_name)
         pipe = self.client.pipeline(transaction=True)
-        pipe.hset(key, "canary_share", repr(state.canary_share))
-        if state.canary_version is None:
-            pipe.hdel(key, "canary_version")
-        else:
-            pipe.hset(key, "canary_version", state.canary_version)
+        for name, value in fields.items():
+            if value is None:
+                pipe.hdel(key, name)
+            else:
+                pipe.hset(key, name, value)
         pipe.execute()
 
 
@@ -130,7 +167,8 @@ class RolloutWatcher:
             self._redis_down = True
             return
         self._redis_down = False
-        if state is None or state == self._last:
+        state = state or RolloutState()  # every field deleted: no canary, no shadow
+        if state == self._last:
             return
         try:
             self.on_change(state)

@@ -131,6 +131,12 @@ class ServingSettings(BaseSettings):
     rollout_poll_s: float = Field(
         default=0.5, gt=0, description="How often rollout state is re-read from Redis."
     )
+    shadow_queue_max: int = Field(
+        default=1000,
+        ge=1,
+        description="Requests waiting for the shadow model; beyond it their rows are dropped "
+        "and counted, never slowing /predict.",
+    )
     shutdown_flush_s: float = Field(
         default=10.0, ge=0, description="Seconds shutdown waits for pending events."
     )

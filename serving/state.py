@@ -17,6 +17,7 @@ from serving.publishing import DiskSpool, EventPublisher
 from serving.references import ReferenceRegistry
 from serving.rollout import RolloutState, RolloutStore, RolloutWatcher, choose_variant
 from serving.settings import AdminSettings, CanarySettings, DataSettings, ServingSettings
+from serving.shadow import ShadowJob, ShadowRow, ShadowRunner
 from serving.training import ensure_champion, feature_names
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,14 @@ class ServingState:
         # (state, loaded canary) replaced as one tuple, so a request never pairs a new
         # share with an old canary model or the reverse.
         self.routing: tuple[RolloutState, LoadedModel | None] = (RolloutState(), None)
+        #: The shadow version, if any; it gets a copy of the traffic through ``shadow_runner``.
+        self.shadow: LoadedModel | None = None
+        self.shadow_runner = ShadowRunner(
+            self.emit,
+            self.metrics.shadow_dropped.inc,
+            self.metrics.shadow_predictions.inc,
+            self.settings.shadow_queue_max,
+        )
 
     def start(self) -> None:
         """Start publishing; load the champion, training the baseline first if none exists."""
@@ -80,6 +89,7 @@ class ServingState:
             )
         self.reload()
         if self.config.redis is not None:
+            self.shadow_runner.start()
             client = redis.Redis.from_url(
                 self.config.redis.url.get_secret_value(),
                 socket_timeout=0.5,
@@ -113,21 +123,40 @@ class ServingState:
             log.warning("could not seed the canary share in Redis: %s", exc)
 
     def apply_rollout(self, state: RolloutState) -> None:
-        """Make ``state`` live: load the canary version if it changed, then swap."""
+        """Make ``state`` live: reload a promoted champion, load changed canary and shadow
+        versions, then swap."""
+        if (
+            state.champion_version is not None
+            and self.model is not None
+            and self.model.version != state.champion_version
+        ):
+            self.reload()
         _, canary = self.routing
-        if state.canary_version is None:
-            canary = None
-        elif canary is None or canary.version != state.canary_version:
-            estimator = self.store.load_version(self.settings.model_name, state.canary_version)
-            base = self.model
-            features = base.features if base is not None else feature_names()
-            canary = LoadedModel(
-                self.settings.model_name, state.canary_version, "canary", features, estimator
-            )
+        canary = self._variant_model(canary, state.canary_version, "canary")
+        self.shadow = self._variant_model(self.shadow, state.shadow_version, "shadow")
         self.routing = (state, canary)
         share = state.canary_share if canary is not None else 0.0
         self.metrics.canary_share.labels(self.settings.model_name).set(share)
         log.info("rollout: canary version %s, share %.3f", state.canary_version, share)
+
+    def _variant_model(
+        self, current: LoadedModel | None, version: str | None, alias: str
+    ) -> LoadedModel | None:
+        """``current`` if it already is ``version``, else that version loaded (None: none)."""
+        if version is None:
+            return None
+        if current is not None and current.version == version:
+            return current
+        estimator = self.store.load_version(self.settings.model_name, version)
+        base = self.model
+        features = base.features if base is not None else feature_names()
+        return LoadedModel(self.settings.model_name, version, alias, features, estimator)
+
+    def copy_to_shadow(self, rows: list[ShadowRow]) -> None:
+        """Give answered rows to the shadow, if one is set; never blocks."""
+        shadow = self.shadow
+        if shadow is not None and rows:
+            self.shadow_runner.submit(ShadowJob(shadow, rows))
 
     def route(self, key: str, baseline: LoadedModel) -> tuple[LoadedModel, Variant]:
         """The model and variant answering the request keyed ``key`` (sticky)."""
@@ -163,6 +192,7 @@ class ServingState:
         """Stop watching rollout state; flush pending events (bounded), spool the rest."""
         if self.watcher is not None:
             self.watcher.stop()
+        self.shadow_runner.stop()
         if self.publisher is not None:
             spooled = self.publisher.close(self.settings.shutdown_flush_s)
             if spooled:

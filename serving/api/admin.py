@@ -7,8 +7,11 @@ from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from schemas.exceptions import DeliveryError
 from serving.api.deps import StateDep
-from serving.rollout import RolloutState
+from serving.exceptions import ModelNotFoundError
+from serving.promote import NothingToPromoteError, promote_canary
+from serving.rollout import RolloutStore, RolloutWatcher
 from serving.state import ServingState
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -42,7 +45,17 @@ class CanaryPublic(BaseModel):
 @router.get("")
 async def admin_index() -> dict[str, list[str]]:
     """The admin operations available."""
-    return {"operations": ["POST /admin/reload", "GET /admin/canary", "POST /admin/canary"]}
+    return {
+        "operations": [
+            "POST /admin/reload",
+            "GET /admin/canary",
+            "POST /admin/canary",
+            "GET /admin/shadow",
+            "POST /admin/shadow",
+            "DELETE /admin/shadow",
+            "POST /admin/promote",
+        ]
+    }
 
 
 def _canary_public(state: ServingState) -> CanaryPublic:
@@ -76,7 +89,7 @@ async def set_canary(canary_in: CanaryIn, state: StateDep) -> CanaryPublic:
     if not exists:
         raise HTTPException(404, f"{name!r} has no version {version!r} in the registry")
     try:
-        await run_in_threadpool(store.write, name, RolloutState(version, canary_in.share))
+        await run_in_threadpool(store.write_canary, name, version, canary_in.share)
     except redis.RedisError as exc:
         raise HTTPException(503, f"could not write rollout state to Redis: {exc}") from None
     await run_in_threadpool(state.watcher.poll_once)  # this replica at once, others by polling
@@ -92,4 +105,117 @@ async def reload_model(state: StateDep) -> ReloadPublic:
         alias=state.settings.model_alias,
         previous_version=previous,
         version=version,
+    )
+
+
+class ShadowIn(BaseModel):
+    """The registry version that gets a copy of the traffic."""
+
+    version: str = Field(min_length=1, max_length=64, description="Registry version.")
+
+
+class ShadowPublic(BaseModel):
+    """The shadow version this replica copies traffic to (every replica within a second)."""
+
+    model_name: str
+    baseline_version: str | None
+    shadow_version: str | None
+    queued: int = Field(description="Requests waiting for the shadow on this replica.")
+
+
+class PromoteIn(BaseModel):
+    """Why; recorded in the DeploymentEvent."""
+
+    reason: str = Field(default="manual promotion", max_length=500)
+
+
+class PromotePublic(BaseModel):
+    """What the promotion changed."""
+
+    model_name: str
+    previous_champion_version: str | None
+    champion_version: str
+    deployment_id: str
+
+
+def _rollout(state: ServingState) -> tuple[RolloutStore, RolloutWatcher]:
+    if state.rollout_store is None or state.watcher is None:
+        raise HTTPException(503, "rollout control needs Redis (DRIFTLINE_REDIS_URL)")
+    return state.rollout_store, state.watcher
+
+
+def _shadow_public(state: ServingState) -> ShadowPublic:
+    shadow = state.shadow
+    return ShadowPublic(
+        model_name=state.settings.model_name,
+        baseline_version=state.model.version if state.model else None,
+        shadow_version=shadow.version if shadow else None,
+        queued=state.shadow_runner.pending(),
+    )
+
+
+@router.get("/shadow")
+async def get_shadow(state: StateDep) -> ShadowPublic:
+    """The live shadow version (None: no shadow)."""
+    return _shadow_public(state)
+
+
+@router.post("/shadow", responses={404: {}, 503: {}})
+async def set_shadow(shadow_in: ShadowIn, state: StateDep) -> ShadowPublic:
+    """Copy traffic to ``version`` off the request path; its answers are published only."""
+    store, watcher = _rollout(state)
+    name = state.settings.model_name
+    if not await run_in_threadpool(state.store.version_exists, name, shadow_in.version):
+        raise HTTPException(404, f"{name!r} has no version {shadow_in.version!r} in the registry")
+    try:
+        await run_in_threadpool(store.write_shadow, name, shadow_in.version)
+    except redis.RedisError as exc:
+        raise HTTPException(503, f"could not write rollout state to Redis: {exc}") from None
+    await run_in_threadpool(watcher.poll_once)
+    return _shadow_public(state)
+
+
+@router.delete("/shadow", responses={503: {}})
+async def clear_shadow(state: StateDep) -> ShadowPublic:
+    """Stop copying traffic to a shadow."""
+    store, watcher = _rollout(state)
+    try:
+        await run_in_threadpool(store.write_shadow, state.settings.model_name, None)
+    except redis.RedisError as exc:
+        raise HTTPException(503, f"could not write rollout state to Redis: {exc}") from None
+    await run_in_threadpool(watcher.poll_once)
+    return _shadow_public(state)
+
+
+@router.post("/promote", responses={404: {}, 409: {}, 502: {}, 503: {}})
+async def promote(state: StateDep, promote_in: PromoteIn | None = None) -> PromotePublic:
+    """Make the canary the champion: alias moved, canary cleared, DeploymentEvent published.
+
+    This replica reloads at once; every other replica within a second (rollout state).
+    """
+    store, watcher = _rollout(state)
+    reason = (promote_in or PromoteIn()).reason
+    name = state.settings.model_name
+    try:
+        promotion, event = await run_in_threadpool(
+            promote_canary, name, store, state.store, state.config.kafka, reason,
+            state.settings.model_alias,
+        )  # fmt: skip
+    except NothingToPromoteError as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ModelNotFoundError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except redis.RedisError as exc:
+        raise HTTPException(503, f"could not use rollout state in Redis: {exc}") from None
+    except DeliveryError as exc:
+        await run_in_threadpool(watcher.poll_once)
+        raise HTTPException(
+            502, f"promoted, but the DeploymentEvent was not recorded: {exc}"
+        ) from None
+    await run_in_threadpool(watcher.poll_once)
+    return PromotePublic(
+        model_name=name,
+        previous_champion_version=promotion.previous_champion,
+        champion_version=promotion.champion_version,
+        deployment_id=event["deployment_id"],
     )

@@ -17,6 +17,7 @@ from serving.exceptions import ClientInputError
 from serving.predictor import LoadedModel, Prediction
 from serving.publishing import inference_event
 from serving.requests import Partial, decode_json, parse_predict, partial_of
+from serving.shadow import ShadowRow
 from serving.state import ServingState
 
 router = APIRouter(tags=["predict"])
@@ -161,6 +162,10 @@ async def predict(request: Request, state: StateDep) -> JSONResponse:
                 outcome="ok",
                 entity_id=row.entity_id,
             )
+        )
+    if state.shadow is not None:  # a copy for the shadow, predicted off the request path
+        state.copy_to_shadow(
+            [ShadowRow(row.request_id, row.entity_id, row.values) for row in call.rows]
         )
     variants = {variant for _, variant in routed}
     label = variants.pop() if len(variants) == 1 else "mixed"

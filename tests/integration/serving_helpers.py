@@ -15,13 +15,13 @@ from tests.integration.conftest import assigned_consumer
 
 
 def events_by_request(
-    settings: KafkaSettings, wanted: set[str], timeout_s: float = 60.0
+    settings: KafkaSettings, wanted: set[str], timeout_s: float = 60.0, per_request: int = 1
 ) -> dict[str, list[dict[str, Any]]]:
     """Every InferenceEvent on the test's topic, grouped by request id.
 
-    Reads from the start until each ``wanted`` id has arrived (the timeout only bounds a
-    broken run; the caller's assertions decide). Each value also carries the record key
-    under ``"_key"``.
+    Reads from the start until each ``wanted`` id has ``per_request`` events (the timeout
+    only bounds a broken run; the caller's assertions decide). Each value also carries the
+    record key under ``"_key"``.
     """
     topic = INFERENCE_EVENTS.prefixed(settings.topic_prefix).name
     consumer = assigned_consumer(
@@ -31,7 +31,11 @@ def events_by_request(
     got: dict[str, list[dict[str, Any]]] = {}
     deadline = time.monotonic() + timeout_s
     try:
-        while not wanted <= set(got) and time.monotonic() < deadline:
+
+        def done() -> bool:
+            return all(len(got.get(w, ())) >= per_request for w in wanted)
+
+        while not done() and time.monotonic() < deadline:
             for msg in consumer.consume(num_messages=1000, timeout=0.5):
                 if msg.error() is not None:
                     continue
