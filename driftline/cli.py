@@ -11,6 +11,7 @@ from rich.table import Table
 
 from driftline import __version__
 from driftline.drift_cli import drift_app
+from driftline.report_cli import report
 from driftline.settings import StackSettings
 from driftline.stack import LocalStack, StopRequested
 from driftline.tail import topic_app
@@ -32,6 +33,7 @@ app.add_typer(topic_app, name="topic")
 app.add_typer(drift_app, name="drift")
 app.command("train")(train)
 app.command("rollback")(rollback)
+app.command("report")(report)
 
 console = Console()
 err_console = Console(stderr=True)
