@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import redis
 from fastapi.testclient import TestClient
 
 from schemas.settings import KafkaSettings
@@ -24,6 +25,7 @@ def test_shadow_gets_a_copy_published_and_the_champion_answers(
     make_topics: Callable[..., list[str]],
     kafka_settings: KafkaSettings,
     redis_url: str,
+    redis_client: redis.Redis,  # empties Redis after the test
 ) -> None:
     make_topics(INFERENCE_EVENTS)
     shadow_version = train_and_register(
