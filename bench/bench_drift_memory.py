@@ -73,7 +73,8 @@ def main() -> None:
     for sent, rss, open_windows, n_closed, elapsed in rows:
         delta = rss - base
         print(
-            f"{sent:>10,} {rss:>9.1f} {delta:>+8.1f} {open_windows:>13} {n_closed:>7} {elapsed:>6.1f}"
+            f"{sent:>10,} {rss:>9.1f} {delta:>+8.1f} {open_windows:>13} "
+            f"{n_closed:>7} {elapsed:>6.1f}"
         )
     growth = rows[-1][1] - base
     print(f"RSS growth from 500k to {TOTAL:,} events: {growth:+.1f} MiB "
