@@ -11,6 +11,7 @@ from rich.table import Table
 
 from driftline import __version__
 from driftline.drift_cli import drift_app
+from driftline.reference_cli import reference_app
 from driftline.report_cli import report
 from driftline.settings import StackSettings
 from driftline.stack import LocalStack, StopRequested
@@ -31,6 +32,7 @@ topics_app = typer.Typer(help="Driftline's Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(topic_app, name="topic")
 app.add_typer(drift_app, name="drift")
+app.add_typer(reference_app, name="reference")
 app.command("train")(train)
 app.command("rollback")(rollback)
 app.command("report")(report)

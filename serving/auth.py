@@ -52,15 +52,23 @@ class AdminAuthMiddleware:
 
     def _refusal(self, scope: Scope) -> tuple[int, str, str] | None:
         header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-        if header is None:
-            return 401, "unauthorized", "this path needs 'Authorization: Bearer <admin token>'"
-        scheme, _, token = header.partition(b" ")
-        token = token.strip()
-        if scheme.lower() != b"bearer" or not token:
-            return 401, "unauthorized", "the Authorization header must be 'Bearer <admin token>'"
-        if not token_matches(token, self.tokens):
-            return 403, "forbidden", "the bearer token is not an admin token"
-        return None
+        return bearer_refusal(header, self.tokens)
+
+
+def bearer_refusal(header: bytes | None, tokens: list[bytes]) -> tuple[int, str, str] | None:
+    """Why an ``Authorization`` header is refused: (status, code, message); None = accepted.
+
+    Also used by the few admin actions that live outside ``/admin`` (``POST /references``).
+    """
+    if header is None:
+        return 401, "unauthorized", "this path needs 'Authorization: Bearer <admin token>'"
+    scheme, _, token = header.partition(b" ")
+    token = token.strip()
+    if scheme.lower() != b"bearer" or not token:
+        return 401, "unauthorized", "the Authorization header must be 'Bearer <admin token>'"
+    if not token_matches(token, tokens):
+        return 403, "forbidden", "the bearer token is not an admin token"
+    return None
 
 
 async def _send_json(send: Send, status: int, code: str, message: str) -> None:

@@ -137,6 +137,15 @@ class ServingSettings(BaseSettings):
         description="Requests waiting for the shadow model; beyond it their rows are dropped "
         "and counted, never slowing /predict.",
     )
+    dataset_max_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Largest dataset accepted by POST /references or 'driftline reference add' "
+        "(413 above).",
+    )
+    dataset_max_rows: int = Field(
+        default=100_000, ge=1, description="Most rows a registered dataset may have."
+    )
     shutdown_flush_s: float = Field(
         default=10.0, ge=0, description="Seconds shutdown waits for pending events."
     )

@@ -10,6 +10,7 @@ import redis
 
 from schemas.events import Variant
 from schemas.settings import KafkaSettings, RedisSettings
+from serving.datasets import DatasetStore
 from serving.metrics import ServingMetrics
 from serving.model_store import ModelStore
 from serving.predictor import LoadedModel
@@ -50,7 +51,8 @@ class ServingState:
         self.metrics = ServingMetrics()
         self.model: LoadedModel | None = None
         self.publisher: EventPublisher | None = None
-        self.references = ReferenceRegistry()
+        self.datasets = DatasetStore.in_data_dir(config.data.data_dir)
+        self.references = ReferenceRegistry(self.datasets)
         self.rollout_store: RolloutStore | None = None
         self.watcher: RolloutWatcher | None = None
         # (state, loaded canary) replaced as one tuple, so a request never pairs a new
