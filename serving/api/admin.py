@@ -11,6 +11,7 @@ from schemas.exceptions import DeliveryError
 from serving.api.deps import StateDep
 from serving.exceptions import ModelNotFoundError
 from serving.promote import NothingToPromoteError, promote_canary
+from serving.rollback import execute_rollback, plan_rollback
 from serving.rollout import RolloutStore, RolloutWatcher
 from serving.state import ServingState
 
@@ -54,6 +55,7 @@ async def admin_index() -> dict[str, list[str]]:
             "POST /admin/shadow",
             "DELETE /admin/shadow",
             "POST /admin/promote",
+            "POST /admin/rollback",
         ]
     }
 
@@ -217,5 +219,50 @@ async def promote(state: StateDep, promote_in: PromoteIn | None = None) -> Promo
         model_name=name,
         previous_champion_version=promotion.previous_champion,
         champion_version=promotion.champion_version,
+        deployment_id=event["deployment_id"],
+    )
+
+
+class RollbackIn(BaseModel):
+    """Why; recorded in the DeploymentEvent."""
+
+    reason: str = Field(default="manual rollback", max_length=500)
+
+
+class RollbackPublic(BaseModel):
+    """What the rollback changed."""
+
+    model_name: str
+    champion_version: str | None
+    canary_version_before: str | None
+    canary_share_before: float
+    deployment_id: str
+
+
+@router.post("/rollback", responses={502: {}, 503: {}})
+async def rollback(state: StateDep, rollback_in: RollbackIn | None = None) -> RollbackPublic:
+    """Send all traffic back to the champion and record a ``rolled_back`` DeploymentEvent.
+
+    The same operation as ``driftline rollback --confirm``; a shadow, if any, stays.
+    """
+    store, watcher = _rollout(state)
+    reason = (rollback_in or RollbackIn()).reason
+    name = state.settings.model_name
+    try:
+        plan = await run_in_threadpool(plan_rollback, name, store, state.store)
+        event = await run_in_threadpool(execute_rollback, plan, store, state.config.kafka, reason)
+    except redis.RedisError as exc:
+        raise HTTPException(503, f"could not use rollout state in Redis: {exc}") from None
+    except DeliveryError as exc:
+        await run_in_threadpool(watcher.poll_once)
+        raise HTTPException(
+            502, f"rolled back, but the DeploymentEvent was not recorded: {exc}"
+        ) from None
+    await run_in_threadpool(watcher.poll_once)
+    return RollbackPublic(
+        model_name=name,
+        champion_version=plan.champion_version,
+        canary_version_before=plan.before.canary_version,
+        canary_share_before=plan.before.canary_share,
         deployment_id=event["deployment_id"],
     )
