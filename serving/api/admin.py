@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import redis
 from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
@@ -79,9 +82,7 @@ async def get_canary(state: StateDep) -> CanaryPublic:
 @router.post("/canary", responses={404: {}, 422: {}, 503: {}})
 async def set_canary(canary_in: CanaryIn, state: StateDep) -> CanaryPublic:
     """Set the canary share (and version) in Redis; every replica applies it within a second."""
-    store = state.rollout_store
-    if store is None or state.watcher is None:
-        raise HTTPException(503, "canary routing needs Redis (DRIFTLINE_REDIS_URL)")
+    store, watcher = _rollout(state)
     name = state.settings.model_name
     current, _ = state.routing
     version = canary_in.version or current.canary_version
@@ -90,11 +91,8 @@ async def set_canary(canary_in: CanaryIn, state: StateDep) -> CanaryPublic:
     exists = version is None or await run_in_threadpool(state.store.version_exists, name, version)
     if not exists:
         raise HTTPException(404, f"{name!r} has no version {version!r} in the registry")
-    try:
+    async with _rollout_change(watcher):
         await run_in_threadpool(store.write_canary, name, version, canary_in.share)
-    except redis.RedisError as exc:
-        raise HTTPException(503, f"could not write rollout state to Redis: {exc}") from None
-    await run_in_threadpool(state.watcher.poll_once)  # this replica at once, others by polling
     return _canary_public(state)
 
 
@@ -146,6 +144,25 @@ def _rollout(state: ServingState) -> tuple[RolloutStore, RolloutWatcher]:
     return state.rollout_store, state.watcher
 
 
+@asynccontextmanager
+async def _rollout_change(watcher: RolloutWatcher, done: str = "changed") -> AsyncIterator[None]:
+    """Run one change of rollout state, then apply it to this replica at once.
+
+    Other replicas pick it up by polling within a second. Redis failing is a 503; Kafka not
+    acknowledging the DeploymentEvent is a 502 that says the change itself happened.
+    """
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise HTTPException(503, f"could not use rollout state in Redis: {exc}") from None
+    except DeliveryError as exc:
+        await run_in_threadpool(watcher.poll_once)
+        raise HTTPException(
+            502, f"{done}, but the DeploymentEvent was not recorded: {exc}"
+        ) from None
+    await run_in_threadpool(watcher.poll_once)
+
+
 def _shadow_public(state: ServingState) -> ShadowPublic:
     shadow = state.shadow
     return ShadowPublic(
@@ -169,11 +186,8 @@ async def set_shadow(shadow_in: ShadowIn, state: StateDep) -> ShadowPublic:
     name = state.settings.model_name
     if not await run_in_threadpool(state.store.version_exists, name, shadow_in.version):
         raise HTTPException(404, f"{name!r} has no version {shadow_in.version!r} in the registry")
-    try:
+    async with _rollout_change(watcher):
         await run_in_threadpool(store.write_shadow, name, shadow_in.version)
-    except redis.RedisError as exc:
-        raise HTTPException(503, f"could not write rollout state to Redis: {exc}") from None
-    await run_in_threadpool(watcher.poll_once)
     return _shadow_public(state)
 
 
@@ -181,11 +195,8 @@ async def set_shadow(shadow_in: ShadowIn, state: StateDep) -> ShadowPublic:
 async def clear_shadow(state: StateDep) -> ShadowPublic:
     """Stop copying traffic to a shadow."""
     store, watcher = _rollout(state)
-    try:
+    async with _rollout_change(watcher):
         await run_in_threadpool(store.write_shadow, state.settings.model_name, None)
-    except redis.RedisError as exc:
-        raise HTTPException(503, f"could not write rollout state to Redis: {exc}") from None
-    await run_in_threadpool(watcher.poll_once)
     return _shadow_public(state)
 
 
@@ -198,23 +209,16 @@ async def promote(state: StateDep, promote_in: PromoteIn | None = None) -> Promo
     store, watcher = _rollout(state)
     reason = (promote_in or PromoteIn()).reason
     name = state.settings.model_name
-    try:
-        promotion, event = await run_in_threadpool(
-            promote_canary, name, store, state.store, state.config.kafka, reason,
-            state.settings.model_alias,
-        )  # fmt: skip
-    except NothingToPromoteError as exc:
-        raise HTTPException(409, str(exc)) from None
-    except ModelNotFoundError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except redis.RedisError as exc:
-        raise HTTPException(503, f"could not use rollout state in Redis: {exc}") from None
-    except DeliveryError as exc:
-        await run_in_threadpool(watcher.poll_once)
-        raise HTTPException(
-            502, f"promoted, but the DeploymentEvent was not recorded: {exc}"
-        ) from None
-    await run_in_threadpool(watcher.poll_once)
+    async with _rollout_change(watcher, done="promoted"):
+        try:
+            promotion, event = await run_in_threadpool(
+                promote_canary, name, store, state.store, state.config.kafka, reason,
+                state.settings.model_alias,
+            )  # fmt: skip
+        except NothingToPromoteError as exc:
+            raise HTTPException(409, str(exc)) from None
+        except ModelNotFoundError as exc:
+            raise HTTPException(404, str(exc)) from None
     return PromotePublic(
         model_name=name,
         previous_champion_version=promotion.previous_champion,
@@ -248,17 +252,9 @@ async def rollback(state: StateDep, rollback_in: RollbackIn | None = None) -> Ro
     store, watcher = _rollout(state)
     reason = (rollback_in or RollbackIn()).reason
     name = state.settings.model_name
-    try:
+    async with _rollout_change(watcher, done="rolled back"):
         plan = await run_in_threadpool(plan_rollback, name, store, state.store)
         event = await run_in_threadpool(execute_rollback, plan, store, state.config.kafka, reason)
-    except redis.RedisError as exc:
-        raise HTTPException(503, f"could not use rollout state in Redis: {exc}") from None
-    except DeliveryError as exc:
-        await run_in_threadpool(watcher.poll_once)
-        raise HTTPException(
-            502, f"rolled back, but the DeploymentEvent was not recorded: {exc}"
-        ) from None
-    await run_in_threadpool(watcher.poll_once)
     return RollbackPublic(
         model_name=name,
         champion_version=plan.champion_version,
