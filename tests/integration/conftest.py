@@ -92,6 +92,8 @@ def serving_config(
 
 
 SERVING_ADMIN_TOKEN = "integration-admin-token"
+#: Headers of an authorised /admin call in the serving tests.
+ADMIN_HEADERS = {"Authorization": f"Bearer {SERVING_ADMIN_TOKEN}"}
 
 
 class RestartableBroker:

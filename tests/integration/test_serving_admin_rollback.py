@@ -14,12 +14,14 @@ from schemas.topics import INFERENCE_EVENTS, MODEL_DEPLOYMENTS
 from serving.app import create_app
 from serving.model_store import ModelStore
 from serving.rollout import RolloutStore
+from serving.settings import DEFAULT_MODEL_NAME as MODEL
 from serving.state import ServingConfig
 from serving.training import load_split, train_and_register
-from tests.integration.conftest import SERVING_ADMIN_TOKEN, assigned_consumer, read_all
-
-ADMIN = {"Authorization": f"Bearer {SERVING_ADMIN_TOKEN}"}
-MODEL = "breast-cancer-classifier"
+from tests.integration.conftest import (
+    ADMIN_HEADERS,
+    assigned_consumer,
+    read_all,
+)
 
 
 def test_rollback_route_sends_traffic_to_the_champion_and_records_it(
@@ -41,9 +43,11 @@ def test_rollback_route_sends_traffic_to_the_champion_and_records_it(
             client.post("/admin/rollback", headers={"Authorization": "Bearer nope"}).status_code
             == 403
         )
-        client.post("/admin/canary", json={"share": 1.0, "version": canary}, headers=ADMIN)
+        client.post("/admin/canary", json={"share": 1.0, "version": canary}, headers=ADMIN_HEADERS)
         before = {client.post("/predict", json={"features": r}).json()["variant"] for r in rows}
-        answer = client.post("/admin/rollback", json={"reason": "canary errors"}, headers=ADMIN)
+        answer = client.post(
+            "/admin/rollback", json={"reason": "canary errors"}, headers=ADMIN_HEADERS
+        )
         assert answer.status_code == 200, answer.text
         after = [client.post("/predict", json={"features": r}).json() for r in rows]
 

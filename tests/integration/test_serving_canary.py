@@ -14,10 +14,8 @@ from serving.model_store import ModelStore
 from serving.rollout import choose_variant
 from serving.state import ServingConfig
 from serving.training import load_split, train_and_register
-from tests.integration.conftest import SERVING_ADMIN_TOKEN
+from tests.integration.conftest import ADMIN_HEADERS
 from tests.integration.serving_helpers import events_by_request
-
-ADMIN = {"Authorization": f"Bearer {SERVING_ADMIN_TOKEN}"}
 
 
 def test_canary_share_routes_sticky_by_entity_and_every_replica_agrees(
@@ -38,17 +36,19 @@ def test_canary_share_routes_sticky_by_entity_and_every_replica_agrees(
             one.post("/admin/canary", json={"share": 0.5, "version": canary_version}).status_code
             == 401
         )
-        missing = one.post("/admin/canary", json={"share": 0.5, "version": "999"}, headers=ADMIN)
+        missing = one.post(
+            "/admin/canary", json={"share": 0.5, "version": "999"}, headers=ADMIN_HEADERS
+        )
         assert missing.status_code == 404
         answer = one.post(
-            "/admin/canary", json={"share": 0.5, "version": canary_version}, headers=ADMIN
+            "/admin/canary", json={"share": 0.5, "version": canary_version}, headers=ADMIN_HEADERS
         )
         assert answer.json()["canary_share"] == 0.5 and answer.json()["canary_version"] == (
             canary_version
         )
 
         def replica_two_agrees() -> bool:
-            share: float = two.get("/admin/canary", headers=ADMIN).json()["canary_share"]
+            share: float = two.get("/admin/canary", headers=ADMIN_HEADERS).json()["canary_share"]
             return share == 0.5
 
         _wait(replica_two_agrees)
@@ -62,7 +62,7 @@ def test_canary_share_routes_sticky_by_entity_and_every_replica_agrees(
             assert again.json()["variant"] == answers[entity]["variant"]  # sticky, both replicas
         models = one.get("/models").json()["models"][0]["rollout"]
 
-        back = one.post("/admin/canary", json={"share": 0.0}, headers=ADMIN).json()
+        back = one.post("/admin/canary", json={"share": 0.0}, headers=ADMIN_HEADERS).json()
         after = one.post("/predict", json={"features": rows[0], "entity_id": "patient-1"}).json()
 
     expected = {e: choose_variant(e, 0.5) for e in answers}

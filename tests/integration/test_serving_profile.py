@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from serving.model_store import ModelStore
+from serving.settings import DEFAULT_MODEL_NAME as MODEL
 from serving.training import (
     PROFILE_ARTIFACT,
     TrainResult,
@@ -28,7 +29,6 @@ from stream.profiles import FileProfileSource
 from stream.stats import ReferenceProfile, detect
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL = "breast-cancer-classifier"
 
 
 @dataclass(frozen=True)

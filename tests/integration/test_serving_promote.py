@@ -14,13 +14,15 @@ from schemas.topics import INFERENCE_EVENTS, MODEL_DEPLOYMENTS
 from serving.app import create_app
 from serving.model_store import ModelStore
 from serving.rollout import RolloutStore
+from serving.settings import DEFAULT_MODEL_NAME as MODEL
 from serving.state import ServingConfig
 from serving.training import load_split, train_and_register
-from tests.integration.conftest import SERVING_ADMIN_TOKEN, assigned_consumer, read_all
+from tests.integration.conftest import (
+    ADMIN_HEADERS,
+    assigned_consumer,
+    read_all,
+)
 from tests.integration.test_serving_canary import _wait
-
-ADMIN = {"Authorization": f"Bearer {SERVING_ADMIN_TOKEN}"}
-MODEL = "breast-cancer-classifier"
 
 
 def test_promote_moves_the_champion_clears_the_canary_and_records_it(
@@ -40,11 +42,11 @@ def test_promote_moves_the_champion_clears_the_canary_and_records_it(
     try:
         with TestClient(create_app(config)) as one, TestClient(create_app(config)) as two:
             assert one.post("/admin/promote").status_code == 401
-            nothing = one.post("/admin/promote", headers=ADMIN)
+            nothing = one.post("/admin/promote", headers=ADMIN_HEADERS)
             assert nothing.status_code == 409 and "no canary" in nothing.json()["message"]
-            one.post("/admin/canary", json={"share": 0.2, "version": canary}, headers=ADMIN)
+            one.post("/admin/canary", json={"share": 0.2, "version": canary}, headers=ADMIN_HEADERS)
             answer = one.post("/admin/promote", json={"reason": "canary healthy"},
-                              headers=ADMIN)  # fmt: skip
+                              headers=ADMIN_HEADERS)  # fmt: skip
             assert answer.status_code == 200, answer.text
             served_one = one.post("/predict", json={"features": row}).json()
 
@@ -54,7 +56,7 @@ def test_promote_moves_the_champion_clears_the_canary_and_records_it(
 
             _wait(replica_two_reloaded)
             served_two = two.post("/predict", json={"features": row}).json()
-            canary_after = one.get("/admin/canary", headers=ADMIN).json()
+            canary_after = one.get("/admin/canary", headers=ADMIN_HEADERS).json()
     finally:
         serving_store.set_alias(MODEL, "champion", previous)  # the session store's champion
 

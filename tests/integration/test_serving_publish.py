@@ -15,10 +15,8 @@ from serving.model_store import ModelStore
 from serving.settings import DataSettings, ServingSettings
 from serving.state import ServingConfig
 from serving.training import feature_names, load_split
-from tests.integration.conftest import SERVING_ADMIN_TOKEN
+from tests.integration.conftest import ADMIN_HEADERS
 from tests.integration.serving_helpers import events_by_request
-
-ADMIN = {"Authorization": f"Bearer {SERVING_ADMIN_TOKEN}"}
 
 
 def test_predictions_and_mistakes_arrive_as_one_event_each(
@@ -103,7 +101,7 @@ def test_admin_reload_picks_up_a_new_champion(
         before = client.post("/predict", json={"features": row}).json()["model_version"]
         assert client.post("/admin/reload").status_code == 401
         newer = train_and_register(serving_store, parameters={"C": 0.5})
-        reloaded = client.post("/admin/reload", headers=ADMIN).json()
+        reloaded = client.post("/admin/reload", headers=ADMIN_HEADERS).json()
         after = client.post("/predict", json={"features": row}).json()["model_version"]
     assert (reloaded["previous_version"], reloaded["version"]) == (before, newer.version)
     assert after == newer.version != before

@@ -15,9 +15,7 @@ from driftline.cli import app as cli
 from serving.app import create_app
 from serving.state import ServingConfig
 from serving.training import drift_fixtures
-from tests.integration.conftest import SERVING_ADMIN_TOKEN
-
-ADMIN = {"Authorization": f"Bearer {SERVING_ADMIN_TOKEN}"}
+from tests.integration.conftest import ADMIN_HEADERS
 
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -52,17 +50,19 @@ def test_register_by_api_and_cli_then_detect_against_them(
         assert client.post("/references", json=as_rows).status_code == 401
         wrong = client.post("/references", json=as_rows, headers={"Authorization": "Bearer no"})
         assert wrong.status_code == 403
-        created = client.post("/references", json=as_rows, headers=ADMIN)
+        created = client.post("/references", json=as_rows, headers=ADMIN_HEADERS)
         assert created.status_code == 201, created.text
         assert created.json()["rows"] == len(shifted) and "target" in created.json()["columns"]
         csv_text = reference.head(200).to_csv(index=False)
         by_csv = client.post("/references", json={"id": "train.200", "csv": csv_text},
-                             headers=ADMIN)  # fmt: skip
+                             headers=ADMIN_HEADERS)  # fmt: skip
         assert by_csv.status_code == 201 and by_csv.json()["rows"] == 200
-        bad = client.post("/references", json={"id": "../x", "rows": shifted}, headers=ADMIN)
+        bad = client.post(
+            "/references", json={"id": "../x", "rows": shifted}, headers=ADMIN_HEADERS
+        )
         assert bad.status_code == 422 and bad.json()["error"] == "invalid_dataset_id"
         taken = client.post("/references", json={"id": "training", "csv": csv_text},
-                            headers=ADMIN)  # fmt: skip
+                            headers=ADMIN_HEADERS)  # fmt: skip
         assert taken.status_code == 409 and taken.json()["error"] == "reserved_dataset_id"
         listed = client.get("/references").json()["ids"]
 

@@ -18,9 +18,8 @@ from schemas.settings import KafkaSettings
 from schemas.topics import MODEL_DEPLOYMENTS
 from serving.model_store import ModelStore
 from serving.rollout import RolloutState, RolloutStore
+from serving.settings import DEFAULT_MODEL_NAME as MODEL
 from tests.integration.conftest import assigned_consumer, read_all
-
-MODEL = "breast-cancer-classifier"
 
 
 def _env(kafka: KafkaSettings, redis_url: str, store: ModelStore) -> dict[str, str]:

@@ -13,10 +13,8 @@ from serving.app import create_app
 from serving.model_store import ModelStore
 from serving.state import ServingConfig
 from serving.training import load_split, train_and_register
-from tests.integration.conftest import SERVING_ADMIN_TOKEN
+from tests.integration.conftest import ADMIN_HEADERS
 from tests.integration.serving_helpers import events_by_request
-
-ADMIN = {"Authorization": f"Bearer {SERVING_ADMIN_TOKEN}"}
 
 
 def test_shadow_gets_a_copy_published_and_the_champion_answers(
@@ -36,9 +34,9 @@ def test_shadow_gets_a_copy_published_and_the_champion_answers(
     with TestClient(create_app(config)) as client:
         champion = client.get("/models").json()["models"][0]["version"]
         assert client.post("/admin/shadow", json={"version": shadow_version}).status_code == 401
-        missing = client.post("/admin/shadow", json={"version": "999"}, headers=ADMIN)
+        missing = client.post("/admin/shadow", json={"version": "999"}, headers=ADMIN_HEADERS)
         assert missing.status_code == 404 and "999" in missing.json()["message"]
-        set_ = client.post("/admin/shadow", json={"version": shadow_version}, headers=ADMIN)
+        set_ = client.post("/admin/shadow", json={"version": shadow_version}, headers=ADMIN_HEADERS)
         assert set_.status_code == 200 and set_.json()["shadow_version"] == shadow_version
         answers = [
             client.post("/predict", json={"features": row, "request_id": f"s-{i}"}).json()
@@ -50,7 +48,7 @@ def test_shadow_gets_a_copy_published_and_the_champion_answers(
         wanted = {f"s-{i}" for i in range(len(rows))} | {"sb:0"}
         events = events_by_request(kafka_settings, wanted, per_request=2)
         shadowed = client.get("/metrics").text
-        cleared = client.delete("/admin/shadow", headers=ADMIN).json()
+        cleared = client.delete("/admin/shadow", headers=ADMIN_HEADERS).json()
         after = client.post("/predict", json={"features": rows[0], "request_id": "s-after"})
         state = client.app.state.serving  # type: ignore[attr-defined]
         queued_after = state.shadow_runner.pending()
