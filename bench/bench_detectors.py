@@ -49,7 +49,7 @@ def main() -> None:
     null = rng.standard_normal(UPDATES)
     step = np.concatenate([rng.standard_normal(STEP_AT), rng.standard_normal(STEP_AT) + 3.0])
     chosen = PageHinkleyParams()
-    rows = [
+    rows: list[tuple[str, Callable[[], DriftDetector], np.ndarray]] = [
         ("KSWIN (river defaults)", KSWIN, null[:KSWIN_UPDATES]),
         ("Page-Hinkley (river defaults)", PageHinkley, null),
         ("Page-Hinkley (Driftline)", chosen.make, null),
