@@ -76,6 +76,47 @@ def samples() -> dict[str, dict[str, Any]]:
             "reference_id": "ref-2026-11-01",
             "method": "psi",
             "thresholds": {"feature": 0.2, "share_drifted": 0.3},
+            "window_kind": "tumbling",
+            "critical": False,
+            "lineage": [
+                {
+                    "topic": "inference.events",
+                    "partition": 0,
+                    "first_offset": 10,
+                    "last_offset": 1209,
+                }
+            ],
+            "performance": [
+                {
+                    "variant": "champion",
+                    "prediction_count": 1080,
+                    "estimated_accuracy": 0.93,
+                    "labelled_count": 400,
+                    "accuracy": 0.91,
+                    "error_rate": 0.09,
+                },
+                {
+                    "variant": "canary",
+                    "prediction_count": 120,
+                    "estimated_accuracy": None,
+                    "labelled_count": 0,
+                    "accuracy": None,
+                    "error_rate": None,
+                },
+            ],
+            "estimated_accuracy": 0.93,
+            "accuracy": 0.91,
+            "labelled_count": 400,
+            "change_points": [
+                {
+                    "detector": "page_hinkley",
+                    "target": "probability",
+                    "change_points": 1,
+                    "last_change_ms": 1_764_000_030_000,
+                    "statistic": 0.4,
+                }
+            ],
+            "expected_false_critical_per_week": 0.01,
         },
         "SloWindow": {
             "model_name": "fraud-detector",
