@@ -132,6 +132,24 @@ def samples() -> dict[str, dict[str, Any]]:
             "latency_p95_ms": 9.8,
             "latency_p99_ms": 21.0,
             "burn_rates": {"5m": 1.5, "1h": 0.7},
+            "late_event_count": 3,
+            "slow_request_count": 12,
+            "latency_threshold_ms": 1000.0,
+            "availability_target": 0.999,
+            "latency_target": 0.99,
+            "latency_burn_rates": {"5m": 1.2, "1h": 0.9},
+            "burn_alerts": [
+                {
+                    "slo": "availability",
+                    "severity": "page",
+                    "long_window": "1h",
+                    "short_window": "5m",
+                    "threshold": 14.4,
+                    "long_burn_rate": 0.7,
+                    "short_burn_rate": 1.5,
+                    "firing": False,
+                }
+            ],
         },
         "Alert": {
             "alert_name": "DriftlineFeatureDrift",
