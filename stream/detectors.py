@@ -11,11 +11,13 @@ drift ``z`` is about N(0, 1) for every feature and any block size, so one set of
 Page-Hinkley parameters fits every feature. Why Page-Hinkley per feature and not KSWIN,
 and what that costs: ``docs/decisions.md`` (2026-11-25, online detectors).
 
-ADWIN on the error stream needs FeedbackEvents joined to predictions; not built yet.
+A river ``ADWIN`` watches the **error stream**: one 0/1 update per prediction joined to
+its FeedbackEvent (:meth:`OnlineDetectors.update_errors`, in join order), stamped with
+the prediction's event time.
 
 The detectors' state is reported per closed window as a :class:`ChangePointReport`
-(pure data; the processor logs it and counts change points in Prometheus). It is not
-part of the DriftScore record (the Avro schema has no place for it) and it is not
+(pure data): the processor logs it, counts change points in Prometheus and writes it
+into the DriftScore's ``change_points`` (:meth:`ChangePointReport.records`). It is not
 checkpointed: after a restart the detectors restart on the replayed events.
 """
 
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from river.drift import PageHinkley
+from river.drift import ADWIN, PageHinkley
 
 from stream.stats import ReferenceProfile
 
@@ -35,6 +37,15 @@ IntArray = npt.NDArray[np.int64]
 PREDICTION_DETECTOR = "page_hinkley_prediction"
 FEATURE_DETECTOR = "page_hinkley_feature"
 PREDICTION_FEATURE = "prediction"
+ERROR_DETECTOR = "adwin_error"
+ERROR_FEATURE = "error"
+#: How each detector and target is named in the DriftScore's ``change_points``.
+_RECORD_DETECTOR = {
+    PREDICTION_DETECTOR: "page_hinkley",
+    FEATURE_DETECTOR: "page_hinkley",
+    ERROR_DETECTOR: "adwin",
+}
+_RECORD_TARGET = {PREDICTION_FEATURE: "probability"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +74,26 @@ class PageHinkleyParams:
 
 
 @dataclass(frozen=True, slots=True)
+class AdwinParams:
+    """ADWIN parameters for the 0/1 error stream (river's defaults: ``delta`` is the
+    confidence of a cut; smaller means fewer false change points and later ones)."""
+
+    delta: float = 0.002
+    clock: int = 32
+    grace_period: int = 10
+    min_window_length: int = 5
+
+    def make(self) -> ADWIN:
+        """A fresh detector."""
+        return ADWIN(  # type: ignore[no-untyped-call]
+            delta=self.delta,
+            clock=self.clock,
+            grace_period=self.grace_period,
+            min_window_length=self.min_window_length,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class DetectorState:
     """One detector's state at a window close: change points since the previous close of
     the (model, version), and the event time of the newest change point ever seen."""
@@ -72,6 +103,18 @@ class DetectorState:
     drift_detected: bool
     change_points: int
     last_change_ms: int | None
+    #: The detector's current statistic when it has one (ADWIN: the error rate estimate).
+    statistic: float | None = None
+
+    def record(self) -> dict[str, object]:
+        """This state as a DriftScore ``ChangePoint`` (schemas/avro/drift_score.avsc)."""
+        return {
+            "detector": _RECORD_DETECTOR.get(self.detector, self.detector),
+            "target": _RECORD_TARGET.get(self.feature, self.feature),
+            "change_points": self.change_points,
+            "last_change_ms": self.last_change_ms,
+            "statistic": self.statistic,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +141,14 @@ class ChangePointReport:
         """The detectors that flagged something."""
         return [s for s in self.states if s.drift_detected]
 
+    def records(self) -> list[dict[str, object]]:
+        """Every detector's state as the DriftScore's ``change_points``."""
+        return [s.record() for s in self.states]
+
 
 @dataclass(slots=True)
 class _Tracked:
-    detector: PageHinkley
+    detector: PageHinkley | ADWIN
     updates: int = 0
     #: Event times of change points not yet reported (rare: the detector resets after each).
     pending: list[int] = field(default_factory=list)
@@ -123,6 +170,7 @@ class OnlineDetectors:
     :param profile: the version's reference (means and standard deviations).
     :param block_size: events per block (one detector update per block and column).
     :param params: Page-Hinkley parameters.
+    :param adwin: ADWIN parameters of the error detector.
     """
 
     def __init__(
@@ -131,6 +179,7 @@ class OnlineDetectors:
         *,
         block_size: int = 500,
         params: PageHinkleyParams | None = None,
+        adwin: AdwinParams | None = None,
     ) -> None:
         if block_size < 1:
             raise ValueError(f"block_size must be >= 1, got {block_size}")
@@ -150,6 +199,7 @@ class OnlineDetectors:
         self.ref_sd = np.array(sds, dtype=float)
         self.tracked = [_Tracked(self.params.make()) for _ in names]
         self._block = _Block(0, np.zeros(len(names)), np.zeros(len(names), dtype=np.int64))
+        self.error = _Tracked((adwin or AdwinParams()).make())
 
     def update(
         self,
@@ -213,6 +263,16 @@ class OnlineDetectors:
             if tracked.detector.drift_detected:
                 tracked.pending.append(end_ms)
 
+    def update_errors(self, errors: npt.NDArray[np.bool_], event_time: IntArray) -> None:
+        """Feed joined predictions to ADWIN: ``errors[i]`` True when prediction ``i`` was
+        wrong, ``event_time[i]`` its event time (what a change point is stamped with)."""
+        tracked = self.error
+        for wrong, at in zip(errors.tolist(), event_time.tolist(), strict=True):
+            tracked.detector.update(1.0 if wrong else 0.0)  # type: ignore[no-untyped-call]
+            tracked.updates += 1
+            if tracked.detector.drift_detected:
+                tracked.pending.append(int(at))
+
     def take(self, model: str, version: str, start_ms: int, end_ms: int) -> ChangePointReport:
         """The state at the close of the window ``[start_ms, end_ms)``.
 
@@ -222,18 +282,27 @@ class OnlineDetectors:
         """
         states = []
         for name, tracked in zip(self.names, self.tracked, strict=True):
-            due = [t for t in tracked.pending if t < end_ms]
-            if due:
-                tracked.pending = [t for t in tracked.pending if t >= end_ms]
-                tracked.last_change_ms = max(due)
             detector = PREDICTION_DETECTOR if name == PREDICTION_FEATURE else FEATURE_DETECTOR
-            states.append(
-                DetectorState(
-                    detector=detector,
-                    feature=name,
-                    drift_detected=bool(due),
-                    change_points=len(due),
-                    last_change_ms=tracked.last_change_ms,
-                )
-            )
+            states.append(_take(tracked, detector, name, end_ms, None))
+        if self.error.updates:
+            estimate = float(self.error.detector.estimation)  # type: ignore[union-attr]
+            states.append(_take(self.error, ERROR_DETECTOR, ERROR_FEATURE, end_ms, estimate))
         return ChangePointReport(model, version, start_ms, end_ms, tuple(states))
+
+
+def _take(
+    tracked: _Tracked, detector: str, feature: str, end_ms: int, statistic: float | None
+) -> DetectorState:
+    """One detector's state at a close: its change points stamped before ``end_ms``."""
+    due = [t for t in tracked.pending if t < end_ms]
+    if due:
+        tracked.pending = [t for t in tracked.pending if t >= end_ms]
+        tracked.last_change_ms = max(due)
+    return DetectorState(
+        detector=detector,
+        feature=feature,
+        drift_detected=bool(due),
+        change_points=len(due),
+        last_change_ms=tracked.last_change_ms,
+        statistic=statistic,
+    )

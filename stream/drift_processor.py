@@ -23,16 +23,19 @@ import numpy.typing as npt
 from schemas.inference_batch import PREDICTION_DOUBLE, PREDICTION_LABEL, InferenceBatch
 from stream import drift_metrics as m
 from stream.detectors import ChangePointReport, OnlineDetectors
+from stream.performance import WindowPerformance, confidence
 from stream.profiles import ProfileSource
 from stream.runtime.checkpoint import Checkpoint
 from stream.runtime.windows import ClosedWindow, PartitionWindows, WindowKey
-from stream.stats import DecisionRule, ReferenceProfile, WindowSketch, score_window
+from stream.stats import Calibration, DecisionRule, ReferenceProfile, WindowSketch, score_window
 from stream.stats.detect import default_rule
 
 log = logging.getLogger(__name__)
 
 IntArray = npt.NDArray[np.int64]
 LINEAGE_HEADER = "driftline.lineage"
+#: ``window_kind`` of the DriftScores this processor emits.
+WINDOW_KIND = "tumbling"
 NATURAL_KEY_HEADER = "driftline.natural-key"
 
 
@@ -80,6 +83,8 @@ class DriftProcessor:
         self.rule = rule or DecisionRule()
         self.clock = clock
         self.partitions: dict[tuple[str, int], PartitionWindows[WindowSketch]] = {}
+        #: Per-variant performance of each open window, per partition (beside the sketch).
+        self.performance: dict[tuple[str, int], dict[WindowKey, WindowPerformance]] = {}
         self.detector_block_size = detector_block_size
         #: Online change-point detectors per (model, version) (0 block size: none).
         self.detectors: dict[tuple[str, str], OnlineDetectors] = {}
@@ -95,6 +100,7 @@ class DriftProcessor:
     def revoke(self, topic: str, partition: int) -> None:
         """Forget a partition (its open windows are rebuilt by whoever gets it next)."""
         self.partitions.pop((topic, partition), None)
+        self.performance.pop((topic, partition), None)
 
     def checkpoint(self, topic: str, partition: int) -> Checkpoint | None:
         """What to commit for the partition (None before its first event)."""
@@ -129,8 +135,14 @@ class DriftProcessor:
                 )
                 for (model, version), count in ingested.late.items():
                     m.LATE_EVENTS.labels(model, version).inc(count)
+                performance = self.performance.setdefault((topic, partition), {})
                 for window, members in ingested.groups:
-                    self._update(window.key, window.state, batch, known[members])
+                    rows = known[members]
+                    confidence = self._update(window.key, window.state, batch, rows)
+                    tally = performance.get(window.key)
+                    if tally is None:
+                        tally = performance[window.key] = WindowPerformance()
+                    tally.add_predictions(batch.variant[rows], confidence)
         if offsets.size:
             windows.next_offset = max(windows.next_offset, int(offsets.max()) + 1)
 
@@ -146,7 +158,9 @@ class DriftProcessor:
 
     def _update(
         self, key: WindowKey, sketch: WindowSketch, batch: InferenceBatch, rows: IntArray
-    ) -> None:
+    ) -> npt.NDArray[np.float64] | None:
+        """Count ``rows`` into the sketch and the detectors; return each row's confidence
+        (probability of the predicted class, NaN: none), None when no row has one."""
         profile = sketch.profile
         numeric = batch.feature_matrix(profile.numeric_names, rows)
         incomplete = int(np.isnan(numeric).any(axis=1).sum()) if numeric.size else 0
@@ -156,8 +170,12 @@ class DriftProcessor:
         if profile.categorical:
             names = profile.categorical_names
             categorical = batch.categorical_matrix(names)[rows]
+        labels = batch.probability_labels()
+        matrix = batch.probability_matrix(labels)[rows] if labels else None
         probability = (
-            _probability(batch, rows, profile) if profile.probability is not None else None
+            _probability(matrix, labels, profile, len(rows))
+            if profile.probability is not None
+            else None
         )
         sketch.update(
             numeric,
@@ -169,6 +187,7 @@ class DriftProcessor:
         detectors = self._detectors(key, profile)
         if detectors is not None:
             detectors.update(numeric, batch.event_time[rows], probability)
+        return None if matrix is None else confidence(matrix)
 
     def _detectors(self, key: WindowKey, profile: ReferenceProfile) -> OnlineDetectors | None:
         if self.detector_block_size <= 0:
@@ -200,6 +219,8 @@ class DriftProcessor:
         profile = sketch.profile
         rule = default_rule(profile) if profile.calibration is not None else self.rule
         result = score_window(profile, sketch, rule)
+        performance = self.performance.get((topic, partition), {}).pop(key, None)
+        change_points = self._change_points(key, closed.end_ms)
         value = {
             "model_name": key.model,
             "model_version": key.version,
@@ -207,6 +228,14 @@ class DriftProcessor:
             "window_end": closed.end_ms,
             "late_event_count": closed.late_event_count,
             **result.drift_score_fields(),
+            "window_kind": WINDOW_KIND,
+            "critical": result.data.critical,
+            "lineage": [_offset_range(topic, partition, closed)],
+            **(performance or WindowPerformance()).drift_score_fields(),
+            "change_points": [] if change_points is None else change_points.records(),
+            "expected_false_critical_per_week": _expected_false_critical(
+                profile, closed.events, self.window_ms
+            ),
         }
         labels = (key.model, key.version)
         m.DRIFT_SCORE.labels(*labels).set(result.data.drift_score)
@@ -222,7 +251,7 @@ class DriftProcessor:
             key=key.model,
             value=value,
             headers=[(LINEAGE_HEADER, lineage.encode()), (NATURAL_KEY_HEADER, natural.encode())],
-            change_points=self._change_points(key, closed.end_ms),
+            change_points=change_points,
         )
 
     def _change_points(self, key: WindowKey, end_ms: int) -> ChangePointReport | None:
@@ -248,6 +277,28 @@ class DriftProcessor:
                 ),
             )
         return report
+
+
+def _offset_range(topic: str, partition: int, closed: ClosedWindow[WindowSketch]) -> dict[str, Any]:
+    """The window's input as a DriftScore ``OffsetRange`` (lineage)."""
+    return {
+        "topic": topic,
+        "partition": partition,
+        "first_offset": closed.first_offset,
+        "last_offset": closed.last_offset,
+    }
+
+
+def _expected_false_critical(
+    profile: ReferenceProfile, events: int, window_ms: int
+) -> float | None:
+    """Critical windows a week expected from noise at this window's traffic (the
+    calibration's 95 % upper bound; None for an uncalibrated profile)."""
+    if profile.calibration is None:
+        return None
+    per_minute = events * 60_000 / window_ms
+    calibration = Calibration.model_validate(profile.calibration)
+    return calibration.expected_false_alerts_per_week(per_minute, level="critical")
 
 
 def _pair_codes(batch: InferenceBatch) -> tuple[list[tuple[str, str]], IntArray]:
@@ -281,15 +332,17 @@ def _predicted(batch: InferenceBatch, rows: IntArray) -> npt.NDArray[np.object_]
 
 
 def _probability(
-    batch: InferenceBatch, rows: IntArray, profile: ReferenceProfile
+    matrix: npt.NDArray[np.float64] | None, labels: list[str], profile: ReferenceProfile, n: int
 ) -> npt.NDArray[np.float64]:
     """The positive class's probability (metadata ``positive_class``, default "1"), else
-    the largest one; NaN when the event has none."""
+    the largest one; NaN when the event has none.
+
+    :param matrix: the ``n`` rows' probabilities, one column per label of ``labels``
+        (None: no row has any).
+    """
     positive = profile.metadata.get("positive_class", "1")
-    labels = batch.probability_labels()
-    if not labels:
-        return np.full(len(rows), np.nan)
-    matrix = batch.probability_matrix(labels)[rows]
+    if matrix is None:
+        return np.full(n, np.nan)
     present = ~np.isnan(matrix)  # decoded probabilities are finite: NaN means absent
     largest = np.where(present.any(axis=1), np.where(present, matrix, -np.inf).max(axis=1), np.nan)
     if positive not in labels:

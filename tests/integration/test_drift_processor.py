@@ -98,6 +98,10 @@ def test_one_and_three_instances_give_identical_drift_scores(
             scores = read_scores(settings, specs[1].name, expected)
         by_key = {natural(s): s for s in scores}
         assert len(scores) == len(by_key) == expected, "each window exactly once"
+        for score in scores:  # lineage names the run's (prefixed) topic; offsets must agree
+            for offset_range in score["lineage"]:
+                assert offset_range["topic"] == specs[0].name
+                offset_range["topic"] = INFERENCE_EVENTS.name
         results.append(by_key)
         if instances == 3:
             assert sum(1 for loop in loops if loop.stats.messages) >= 2, "work was spread"
