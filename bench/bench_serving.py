@@ -40,11 +40,12 @@ import psutil
 
 from driftline.embedded import broker_process
 from driftline.ports import LOOPBACK, free_port
+from retrain.training import train_and_register
 from schemas.admin import ensure_topics, make_admin
+from schemas.breast_cancer import load_split
+from schemas.model_registry import ModelStore
 from schemas.settings import KafkaSettings
 from schemas.topics import INFERENCE_EVENTS
-from serving.model_store import ModelStore
-from serving.training import load_split, train_and_register
 
 CONCURRENCY = 16
 REPEATS = 3
@@ -65,7 +66,6 @@ def _start_server(arm: str, data_dir: Path, kafka: KafkaSettings, store: ModelSt
         "DRIFTLINE_SERVING_HOST": LOOPBACK,
         "DRIFTLINE_SERVING_PORT": str(port),
         "DRIFTLINE_SERVING_PUBLISH_EVENTS": "true" if arm == "on" else "false",
-        "DRIFTLINE_SERVING_TRAIN_IF_MISSING": "false",
         "DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "DRIFTLINE_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
         "DRIFTLINE_DATA_DIR": str(data_dir / arm),

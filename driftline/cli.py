@@ -87,6 +87,8 @@ def _print_stack(stack: LocalStack) -> None:
             ep.log or "-",
         )
     console.print(table)
+    if stack.champion_version is not None:
+        console.print(f"serving {stack.serving.model_name} version {stack.champion_version}")
     created = ", ".join(stack.topics_created) or "none (all existed)"
     console.print(f"topics created: {created}")
     console.print("In another shell, point Driftline commands at this stack with:")

@@ -13,9 +13,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from schemas.settings import DataSettings
 from serving.datasets import DatasetStore, parse_file, validate_id
 from serving.exceptions import ClientInputError
-from serving.settings import DataSettings, ServingSettings
+from serving.settings import ServingSettings
 
 reference_app = typer.Typer(help="Named datasets (drift references).", no_args_is_help=True)
 

@@ -1,11 +1,11 @@
 """The local stack behind ``make up`` / ``driftline up``.
 
 Starts what is not configured externally (broker, Redis), waits until each is healthy,
-creates every declared topic, starts the prediction API (``python -m serving``, which
-trains the baseline first when no champion exists, writing its drift reference profile
-under ``<data_dir>/profiles``), then the drift processor (``python -m driftline drift
-run``) on those profiles, prints where everything listens, and on SIGINT/SIGTERM stops
-everything in reverse order. A Kafka or Redis given through
+creates every declared topic, trains the baseline when no champion exists (writing its
+drift reference profile under ``<data_dir>/profiles``; serving itself never trains),
+starts the prediction API (``python -m serving``), then the drift processor
+(``python -m driftline drift run``) on those profiles, prints where everything listens,
+and on SIGINT/SIGTERM stops everything in reverse order. A Kafka or Redis given through
 ``DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS`` / ``DRIFTLINE_REDIS_URL`` is used as is.
 """
 
@@ -25,12 +25,12 @@ from driftline.ports import LOOPBACK, choose_port
 from driftline.processes import ManagedProcess
 from driftline.settings import StackSettings
 from schemas.admin import ensure_topics, make_admin, wait_for_broker
-from schemas.settings import KafkaSettings, RedisSettings
+from schemas.settings import DataSettings, KafkaSettings, RedisSettings
 from schemas.topics import all_topics
 from serving.settings import ServingSettings
 from stream.settings import DriftProcessorSettings
 
-#: Seconds serving gets to become healthy: imports, plus training on a fresh data dir.
+#: Seconds serving gets to become healthy: imports and loading the champion from MLflow.
 SERVING_STARTUP_S = 120.0
 
 
@@ -57,6 +57,7 @@ class LocalStack:
     drift: DriftProcessorSettings = field(default_factory=DriftProcessorSettings)
     endpoints: list[Endpoint] = field(default_factory=list)
     topics_created: list[str] = field(default_factory=list)
+    champion_version: str | None = None
     _processes: list[ManagedProcess] = field(default_factory=list)
 
     def start(self) -> None:
@@ -65,6 +66,7 @@ class LocalStack:
             self._start_broker()
             self._start_redis()
             self._ensure_topics()
+            self._ensure_champion()
             self._start_serving()
             self._start_drift_processor()
         except BaseException:
@@ -110,8 +112,22 @@ class LocalStack:
         )
         self.topics_created = report.created
 
+    def _ensure_champion(self) -> None:
+        """Train and register the baseline when the served alias points nowhere.
+
+        In this process, before serving starts: serving never trains (it must not import
+        retrain), and the drift processor needs the champion's profile file.
+        """
+        from retrain.training import ensure_champion
+        from schemas.model_registry import ModelStore
+
+        store = ModelStore.from_settings(DataSettings(data_dir=self.stack.data_dir))
+        self.champion_version = ensure_champion(
+            store, self.serving.model_name, self.serving.model_alias
+        )
+
     def _start_serving(self) -> None:
-        """The prediction API; on a fresh data dir it trains the baseline champion first."""
+        """The prediction API, serving the champion."""
         port = choose_port(self.serving.port)
         env = {
             **self.child_env(),
@@ -129,7 +145,7 @@ class LocalStack:
             health=lambda: _http_ok(f"{url}/health"),
             env=env,
         )
-        # Imports, and on first start training the baseline, take longer than a server.
+        # Imports and loading the model from MLflow take longer than a server.
         took = self._launch(proc, max(self.stack.startup_timeout_s, SERVING_STARTUP_S))
         self.endpoints.append(
             Endpoint("serving", url, "embedded", proc.pid, took, str(proc.log_path))

@@ -9,9 +9,10 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from serving.model_store import ModelStore
+from retrain.drift_fixtures import write_drift_fixtures
+from retrain.training import train_and_register
+from schemas.model_registry import ModelStore
 from serving.settings import DriftFixtureSettings, ServingSettings
-from serving.training import train_and_register, write_drift_fixtures
 
 console = Console()
 
@@ -26,11 +27,18 @@ def train(
     fixtures: Annotated[
         bool, typer.Option(help="Also write the drift fixture CSVs (DRIFT_*_PATH).")
     ] = True,
+    if_missing: Annotated[
+        bool, typer.Option(help="Do nothing when the alias already points at a version.")
+    ] = False,
 ) -> None:
     """Train the breast-cancer baseline, log it to MLflow, register it, set its alias."""
     serving = ServingSettings()
     name = model_name or serving.model_name
     store = ModelStore.from_settings()
+    existing = store.alias_version(name, alias) if if_missing else None
+    if existing is not None:
+        console.print(f"{name}@{alias} is version {existing}: nothing to train", highlight=False)
+        return
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("starting", total=None)

@@ -111,3 +111,7 @@ class SchemaRegistryError(DriftlineError):
 
 class DeliveryError(DriftlineError):
     """Kafka did not acknowledge a record (or records) the caller sent."""
+
+
+class ModelNotFoundError(DriftlineError):
+    """The model registry has no such model, version or alias."""

@@ -1,4 +1,4 @@
-"""Typed settings shared by every component: Kafka and Redis.
+"""Typed settings shared by every component: Kafka, Redis, the data dir and MLflow.
 
 One configuration story: each setting is an environment variable with the
 ``DRIFTLINE_`` prefix, read by a pydantic-settings class, with a default that runs the
@@ -8,6 +8,7 @@ Secrets are ``SecretStr`` so they print as ``**********`` in logs and ``repr``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr
@@ -106,3 +107,24 @@ class SchemaRegistrySettings(BaseSettings):
         "registers them and producers only look ids up.",
     )
     timeout_s: float = Field(default=10.0, gt=0, description="HTTP timeout of registry calls.")
+
+
+class DataSettings(BaseSettings):
+    """Where local state lives (``DRIFTLINE_DATA_DIR``, shared with the launcher)."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_", frozen=True, extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("data"), description="Root for logs, MLflow store, spool and reports."
+    )
+
+
+class MlflowSettings(BaseSettings):
+    """MLflow location. Unset means the embedded sqlite store under the data dir."""
+
+    model_config = SettingsConfigDict(env_prefix="MLFLOW_", frozen=True, extra="ignore")
+
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking (and registry) URI; unset = sqlite under DRIFTLINE_DATA_DIR.",
+    )

@@ -9,10 +9,6 @@ class ServingError(DriftlineError):
     """Base of every error serving raises on purpose."""
 
 
-class ModelNotFoundError(ServingError):
-    """The registry has no version of the model under the requested alias."""
-
-
 class ClientInputError(ServingError):
     """A request is wrong; the caller gets a 4xx that says exactly what and where.
 

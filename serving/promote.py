@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from schemas.deployments import deployment_event, publish_deployment_event
+from schemas.model_registry import ModelStore
+from schemas.rollout_state import RolloutState, RolloutStore
 from schemas.settings import KafkaSettings
-from serving.deployments import deployment_event, publish_deployment_event
 from serving.exceptions import ServingError
-from serving.model_store import ModelStore
-from serving.rollout import RolloutState, RolloutStore
 
 
 class NothingToPromoteError(ServingError):

@@ -15,8 +15,8 @@ import threading
 
 import numpy as np
 
+from schemas.breast_cancer import load_split
 from serving.datasets import BUILT_IN, DatasetStore
-from serving.training import load_split
 from stream.stats import ReferenceProfile
 
 #: Column holding the label; never a feature of a reference.

@@ -17,12 +17,12 @@ import typer
 from rich.console import Console
 
 from schemas.codec import Codec
+from schemas.deployments import deployment_event, publish_deployment_event
 from schemas.exceptions import DeliveryError
+from schemas.model_registry import ModelStore
+from schemas.rollout_state import RolloutState, RolloutStore
 from schemas.settings import KafkaSettings, RedisSettings
 from schemas.topics import MODEL_DEPLOYMENTS
-from serving.deployments import deployment_event, publish_deployment_event
-from serving.model_store import ModelStore
-from serving.rollout import RolloutState, RolloutStore
 from serving.settings import ServingSettings
 
 

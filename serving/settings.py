@@ -1,10 +1,10 @@
 """Typed settings of the serving component, read once from the environment.
 
 Every class is frozen and reads its own prefix: ``DRIFTLINE_SERVING_*`` for the HTTP
-service, ``DRIFTLINE_ADMIN_TOKENS`` for the admin API, ``DRIFTLINE_DATA_DIR`` for where
-local state lives, and the two names other tools already use: ``MLFLOW_TRACKING_URI``
-(MLflow's own variable) and ``DRIFT_REFERENCE_PATH`` / ``DRIFT_CURRENT_PATH`` (the
-drift fixtures). Defaults run the embedded stack.
+service, ``DRIFTLINE_ADMIN_TOKENS`` for the admin API, and ``DRIFT_REFERENCE_PATH`` /
+``DRIFT_CURRENT_PATH`` (the drift fixtures). Where local state lives
+(``DRIFTLINE_DATA_DIR``) and MLflow (``MLFLOW_TRACKING_URI``) are shared with retrain and
+live in :mod:`schemas.settings`. Defaults run the embedded stack.
 """
 
 from __future__ import annotations
@@ -14,29 +14,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: The model `make train` builds and serving answers with by default.
-DEFAULT_MODEL_NAME = "breast-cancer-classifier"
-
-
-class DataSettings(BaseSettings):
-    """Where local state lives (``DRIFTLINE_DATA_DIR``, shared with the launcher)."""
-
-    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_", frozen=True, extra="ignore")
-
-    data_dir: Path = Field(
-        default=Path("data"), description="Root for logs, MLflow store, spool and reports."
-    )
-
-
-class MlflowSettings(BaseSettings):
-    """MLflow location. Unset means the embedded sqlite store under the data dir."""
-
-    model_config = SettingsConfigDict(env_prefix="MLFLOW_", frozen=True, extra="ignore")
-
-    tracking_uri: str | None = Field(
-        default=None,
-        description="MLflow tracking (and registry) URI; unset = sqlite under DRIFTLINE_DATA_DIR.",
-    )
+from schemas.breast_cancer import DEFAULT_MODEL_NAME as DEFAULT_MODEL_NAME
 
 
 class DriftFixtureSettings(BaseSettings):
@@ -94,9 +72,6 @@ class ServingSettings(BaseSettings):
         default=DEFAULT_MODEL_NAME, description="Registered MLflow model that is served."
     )
     model_alias: str = Field(default="champion", description="Registry alias loaded at start.")
-    train_if_missing: bool = Field(
-        default=True, description="Train the baseline at start-up when no champion exists."
-    )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest accepted request body (413 above)."
     )

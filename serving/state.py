@@ -8,18 +8,19 @@ from typing import Any
 
 import redis
 
+from schemas.breast_cancer import feature_names
 from schemas.events import Variant
-from schemas.settings import KafkaSettings, RedisSettings
+from schemas.model_registry import ModelStore
+from schemas.rollout_state import RolloutState, RolloutStore
+from schemas.settings import DataSettings, KafkaSettings, RedisSettings
 from serving.datasets import DatasetStore
 from serving.metrics import ServingMetrics
-from serving.model_store import ModelStore
 from serving.predictor import LoadedModel
 from serving.publishing import DiskSpool, EventPublisher
 from serving.references import ReferenceRegistry
-from serving.rollout import RolloutState, RolloutStore, RolloutWatcher, choose_variant
-from serving.settings import AdminSettings, CanarySettings, DataSettings, ServingSettings
+from serving.rollout import RolloutWatcher, choose_variant
+from serving.settings import AdminSettings, CanarySettings, ServingSettings
 from serving.shadow import ShadowJob, ShadowRow, ShadowRunner
-from serving.training import ensure_champion, feature_names
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,13 @@ class ServingState:
         )
 
     def start(self) -> None:
-        """Start publishing; load the champion, training the baseline first if none exists."""
+        """Start publishing; load the champion.
+
+        Serving never trains (it must not import retrain): the launcher trains the
+        baseline when no champion exists (``driftline train``, ``driftline up``).
+
+        :raises ModelNotFoundError: the registry has no version under the alias.
+        """
         if self.settings.publish_events:
             spool = DiskSpool(
                 self.config.data.data_dir / "spool" / "serving", self.settings.spool_max_bytes
@@ -82,13 +89,6 @@ class ServingState:
                 hooks=self.metrics,
             )
             self.publisher.start()
-        if self.settings.train_if_missing:
-            ensure_champion(
-                self.store,
-                self.settings.model_name,
-                self.settings.model_alias,
-                progress=lambda step: log.info("training the baseline: %s", step),
-            )
         self.reload()
         if self.config.redis is not None:
             self.shadow_runner.start()

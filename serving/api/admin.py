@@ -10,12 +10,12 @@ from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from schemas.exceptions import DeliveryError
+from schemas.exceptions import DeliveryError, ModelNotFoundError
+from schemas.rollout_state import RolloutStore
 from serving.api.deps import StateDep
-from serving.exceptions import ModelNotFoundError
 from serving.promote import NothingToPromoteError, promote_canary
 from serving.rollback import execute_rollback, plan_rollback
-from serving.rollout import RolloutStore, RolloutWatcher
+from serving.rollout import RolloutWatcher
 from serving.state import ServingState
 
 router = APIRouter(prefix="/admin", tags=["admin"])

@@ -13,14 +13,14 @@ from pydantic import SecretStr
 from driftline.embedded import broker_process
 from driftline.ports import LOOPBACK, free_port
 from driftline.processes import ManagedProcess
+from retrain.training import train_and_register
 from schemas.admin import ensure_topics, make_admin
 from schemas.kafka_config import consumer_config
-from schemas.settings import KafkaSettings, RedisSettings
+from schemas.model_registry import ModelStore
+from schemas.settings import DataSettings, KafkaSettings, RedisSettings
 from schemas.topics import TopicSpec
-from serving.model_store import ModelStore
-from serving.settings import AdminSettings, DataSettings, ServingSettings
+from serving.settings import AdminSettings, ServingSettings
 from serving.state import ServingConfig
-from serving.training import train_and_register
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def serving_config(
         kafka: KafkaSettings | None = None, redis_url: str | None = None, **serving: Any
     ) -> ServingConfig:
         return ServingConfig(
-            serving=ServingSettings(**{"train_if_missing": False, **serving}),
+            serving=ServingSettings(**serving),
             admin=AdminSettings(tokens=SecretStr(SERVING_ADMIN_TOKEN)),
             kafka=kafka or kafka_settings,
             data=DataSettings(data_dir=tmp_path),

@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from driftline.cli import app
-from serving.training import SIZE_FEATURES, feature_names
+from retrain.drift_fixtures import SIZE_FEATURES
+from schemas.breast_cancer import feature_names
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data" / "sample"

@@ -19,9 +19,9 @@ from driftline.ports import accepts_connections, port_is_free
 from driftline.settings import StackSettings
 from driftline.stack import LocalStack
 from schemas.admin import make_admin
+from schemas.breast_cancer import load_split
 from schemas.settings import KafkaSettings, RedisSettings
 from schemas.topics import all_topics
-from serving.training import load_split
 
 REPO = Path(__file__).resolve().parents[2]
 BANNER = b"Driftline local stack is up."

@@ -7,13 +7,14 @@ from collections.abc import Callable
 import redis
 from fastapi.testclient import TestClient
 
+from retrain.training import train_and_register
+from schemas.breast_cancer import load_split
+from schemas.model_registry import ModelStore
 from schemas.settings import KafkaSettings
 from schemas.topics import INFERENCE_EVENTS
 from serving.app import create_app
-from serving.model_store import ModelStore
 from serving.rollout import choose_variant
 from serving.state import ServingConfig
-from serving.training import load_split, train_and_register
 from tests.integration.conftest import ADMIN_HEADERS
 from tests.integration.serving_helpers import events_by_request
 

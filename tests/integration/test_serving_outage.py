@@ -18,11 +18,11 @@ from fastapi.testclient import TestClient
 
 from driftline.ports import free_port
 from schemas.admin import ensure_topics, make_admin
+from schemas.breast_cancer import load_split
 from schemas.settings import KafkaSettings
 from schemas.topics import INFERENCE_EVENTS
 from serving.app import create_app
 from serving.state import ServingConfig
-from serving.training import load_split
 from tests.integration.conftest import RestartableBroker
 from tests.integration.serving_helpers import events_by_request
 

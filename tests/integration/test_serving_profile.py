@@ -15,16 +15,11 @@ import mlflow.artifacts
 import pandas as pd
 import pytest
 
-from serving.model_store import ModelStore
+from retrain.profiles import PROFILE_ARTIFACT
+from retrain.training import TrainResult, ensure_champion, train_and_register
+from schemas.breast_cancer import feature_names, load_split
+from schemas.model_registry import ModelStore
 from serving.settings import DEFAULT_MODEL_NAME as MODEL
-from serving.training import (
-    PROFILE_ARTIFACT,
-    TrainResult,
-    ensure_champion,
-    feature_names,
-    load_split,
-    train_and_register,
-)
 from stream.profiles import FileProfileSource
 from stream.stats import ReferenceProfile, detect
 

@@ -8,15 +8,16 @@ from collections.abc import Callable
 import redis
 from fastapi.testclient import TestClient
 
+from retrain.training import train_and_register
+from schemas.breast_cancer import load_split
 from schemas.codec import SingleObjectCodec
+from schemas.model_registry import ModelStore
+from schemas.rollout_state import RolloutStore
 from schemas.settings import KafkaSettings
 from schemas.topics import INFERENCE_EVENTS, MODEL_DEPLOYMENTS
 from serving.app import create_app
-from serving.model_store import ModelStore
-from serving.rollout import RolloutStore
 from serving.settings import DEFAULT_MODEL_NAME as MODEL
 from serving.state import ServingConfig
-from serving.training import load_split, train_and_register
 from tests.integration.conftest import (
     ADMIN_HEADERS,
     assigned_consumer,

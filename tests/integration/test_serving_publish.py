@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from schemas.settings import KafkaSettings
+from schemas.breast_cancer import feature_names, load_split
+from schemas.model_registry import ModelStore
+from schemas.settings import DataSettings, KafkaSettings
 from schemas.topics import INFERENCE_EVENTS
 from serving.app import create_app
-from serving.model_store import ModelStore
-from serving.settings import DataSettings, ServingSettings
+from serving.settings import ServingSettings
 from serving.state import ServingConfig
-from serving.training import feature_names, load_split
 from tests.integration.conftest import ADMIN_HEADERS
 from tests.integration.serving_helpers import events_by_request
 
@@ -93,7 +93,7 @@ def test_admin_reload_picks_up_a_new_champion(
     make_topics: Callable[..., list[str]],
     serving_store: ModelStore,
 ) -> None:
-    from serving.training import train_and_register
+    from retrain.training import train_and_register
 
     make_topics(INFERENCE_EVENTS)
     row = load_split().x_validation[0].tolist()

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from driftline.cli import app as cli
+from retrain.drift_fixtures import drift_fixtures
 from serving.app import create_app
 from serving.state import ServingConfig
-from serving.training import drift_fixtures
 from tests.integration.conftest import ADMIN_HEADERS
 
 

@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from driftline.cli import app
 from schemas.codec import SingleObjectCodec
+from schemas.model_registry import ModelStore
+from schemas.rollout_state import RolloutState, RolloutStore
 from schemas.settings import KafkaSettings
 from schemas.topics import MODEL_DEPLOYMENTS
-from serving.model_store import ModelStore
-from serving.rollout import RolloutState, RolloutStore
 from serving.settings import DEFAULT_MODEL_NAME as MODEL
 from tests.integration.conftest import assigned_consumer, read_all
 

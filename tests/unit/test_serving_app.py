@@ -15,12 +15,15 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from retrain.drift_fixtures import SIZE_FEATURES
+from retrain.training import build_pipeline
+from schemas.breast_cancer import load_split
+from schemas.settings import DataSettings
 from serving.app import create_app
 from serving.auth import is_admin_path, token_matches
 from serving.predictor import LoadedModel
-from serving.settings import AdminSettings, DataSettings, ServingSettings
+from serving.settings import AdminSettings, ServingSettings
 from serving.state import ServingConfig
-from serving.training import SIZE_FEATURES, build_pipeline, load_split
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "adm-0123456789abcdef"
@@ -37,7 +40,7 @@ def model() -> LoadedModel:
 @pytest.fixture
 def client(model: LoadedModel, tmp_path: Path) -> Iterator[TestClient]:
     config = ServingConfig(
-        serving=ServingSettings(publish_events=False, train_if_missing=False),
+        serving=ServingSettings(publish_events=False),
         admin=AdminSettings(tokens=SecretStr(f"{TOKEN}, {OTHER}")),
         data=DataSettings(data_dir=tmp_path),
         redis=None,
@@ -84,7 +87,7 @@ def test_tokens_never_appear_in_logs_or_answers(
 
 def test_no_configured_tokens_refuses_everyone(model: LoadedModel, tmp_path: Path) -> None:
     config = ServingConfig(
-        serving=ServingSettings(publish_events=False, train_if_missing=False),
+        serving=ServingSettings(publish_events=False),
         admin=AdminSettings(),
         data=DataSettings(data_dir=tmp_path),
         redis=None,

@@ -7,18 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from serving.training import (
-    SIZE_FACTOR,
-    SIZE_FEATURES,
-    TARGET,
-    build_pipeline,
-    build_reference_profile,
-    drift_fixtures,
-    evaluate,
-    feature_names,
-    load_split,
-    write_drift_fixtures,
-)
+from retrain.drift_fixtures import SIZE_FACTOR, SIZE_FEATURES, drift_fixtures, write_drift_fixtures
+from retrain.profiles import build_reference_profile
+from retrain.training import build_pipeline, evaluate
+from schemas.breast_cancer import TARGET, feature_names, load_split
 from stream.stats import detect
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,7 +63,9 @@ def test_reference_profile_is_the_training_rows_with_the_models_outputs() -> Non
     """Training rows score no drift against it; the committed shifted fixture is flagged."""
     split = load_split()
     model = build_pipeline().fit(split.x_train, split.y_train)
-    profile = build_reference_profile(model, split, "breast-cancer-classifier", "7", run_id="r1")
+    profile = build_reference_profile(
+        model, split.x_train, split.features, "breast-cancer-classifier", "7", run_id="r1"
+    )
     assert profile.feature_names == list(feature_names())
     assert profile.metadata["model_version"] == "7" and profile.metadata["run_id"] == "r1"
     assert profile.prediction is not None and profile.prediction.categories == ["0", "1"]

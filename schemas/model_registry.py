@@ -1,4 +1,7 @@
-"""MLflow as a library: where the tracking store is, and the champion in its registry.
+"""MLflow as a library: where the tracking store is, and the versions in its registry.
+
+A contract shared by serving (loads versions by alias), retrain (trains, registers, sets
+aliases) and the launcher, so it lives in ``schemas`` (docs/decisions.md).
 
 The embedded default is a sqlite tracking store and model registry at
 ``<DRIFTLINE_DATA_DIR>/mlflow.db`` with artifacts under ``<DRIFTLINE_DATA_DIR>/mlruns``;
@@ -21,8 +24,8 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from serving.exceptions import ModelNotFoundError
-from serving.settings import DataSettings, MlflowSettings
+from schemas.exceptions import ModelNotFoundError
+from schemas.settings import DataSettings, MlflowSettings
 
 #: The MLflow experiment every Driftline training run goes to.
 EXPERIMENT_NAME = "driftline"
@@ -106,7 +109,10 @@ class ModelStore:
         """
         version = self.alias_version(model_name, alias)
         if version is None:
-            raise ModelNotFoundError(f"no version of {model_name!r} has alias {alias!r}")
+            raise ModelNotFoundError(
+                f"no version of {model_name!r} has alias {alias!r} in {self.tracking_uri} "
+                "(`driftline train` trains and registers the baseline)"
+            )
         import mlflow.sklearn
 
         self.activate()
