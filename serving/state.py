@@ -76,6 +76,7 @@ class ServingState:
 
         :raises ModelNotFoundError: the registry has no version under the alias.
         """
+        self.reload()  # first: nothing to stop when there is no model
         if self.settings.publish_events:
             spool = DiskSpool(
                 self.config.data.data_dir / "spool" / "serving", self.settings.spool_max_bytes
@@ -89,7 +90,6 @@ class ServingState:
                 hooks=self.metrics,
             )
             self.publisher.start()
-        self.reload()
         if self.config.redis is not None:
             self.shadow_runner.start()
             client = redis.Redis.from_url(

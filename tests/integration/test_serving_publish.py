@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from schemas.breast_cancer import feature_names, load_split
+from schemas.exceptions import ModelNotFoundError
 from schemas.model_registry import ModelStore
 from schemas.settings import DataSettings, KafkaSettings
 from schemas.topics import INFERENCE_EVENTS
@@ -107,16 +108,16 @@ def test_admin_reload_picks_up_a_new_champion(
     assert after == newer.version != before
 
 
-def test_first_start_trains_the_baseline_when_no_champion_exists(
+def test_serving_never_trains_and_names_the_fix_when_no_champion_exists(
     kafka_settings: KafkaSettings, make_topics: Callable[..., list[str]], tmp_path: Path
 ) -> None:
+    """Training belongs to the launcher (``driftline train``, ``driftline up``)."""
     make_topics(INFERENCE_EVENTS)
     store = ModelStore.embedded(tmp_path / "fresh")
-    assert store.alias_version("breast-cancer-classifier", "champion") is None
     config = ServingConfig(
         serving=ServingSettings(), kafka=kafka_settings,
         data=DataSettings(data_dir=tmp_path), store=store, redis=None,
     )  # fmt: skip
-    with TestClient(create_app(config)) as client:
-        models = client.get("/models").json()["models"]
-    assert models[0]["version"] == store.alias_version("breast-cancer-classifier", "champion")
+    with pytest.raises(ModelNotFoundError, match="driftline train"), TestClient(create_app(config)):
+        pass
+    assert store.registered_models() == []
