@@ -8,10 +8,12 @@ from schemas.codec import make_codec
 from schemas.dead_letters import DeadLetterRouter
 from schemas.kafka_config import consumer_config, producer_config
 from schemas.settings import KafkaSettings
-from schemas.topics import DEAD_LETTERS, DRIFT_SCORES, INFERENCE_EVENTS
+from schemas.topics import DEAD_LETTERS, DRIFT_SCORES, INFERENCE_EVENTS, INFERENCE_FEEDBACK
 from stream.drift_processor import DriftProcessor
+from stream.feedback_join import FeedbackJoin
 from stream.profiles import FileProfileSource, ProfileSource
 from stream.runtime.checkpoint import FileCheckpointStore
+from stream.runtime.feedback import FeedbackReader
 from stream.runtime.loop import DriftLoop
 from stream.settings import DriftProcessorSettings, DriftStatsSettings
 from stream.stats import DecisionRule
@@ -37,7 +39,24 @@ def build_drift_loop(
         lateness_ms=round(settings.allowed_lateness_s * 1000),
         rule=DecisionRule.from_settings(stats),
         detector_block_size=settings.detector_block_size,
+        join=FeedbackJoin(
+            round(settings.join_window_s * 1000),
+            max_predictions=settings.join_max_predictions,
+            max_feedback=settings.join_max_feedback,
+        )
+        if settings.feedback_join
+        else None,
     )
+    dead_letters = DeadLetterRouter(producer, DEAD_LETTERS.prefixed(prefix).name)
+    feedback = None
+    if settings.feedback_join:
+        feedback = FeedbackReader(
+            Consumer(consumer_config(kafka, f"{settings.group_id}-feedback")),
+            codec,
+            topic=INFERENCE_FEEDBACK.prefixed(prefix).name,
+            dead_letters=dead_letters,
+            lookback_s=settings.feedback_lookback_s,
+        )
     return DriftLoop(
         consumer,
         producer,
@@ -45,7 +64,7 @@ def build_drift_loop(
         codec,
         input_topic=INFERENCE_EVENTS.prefixed(prefix).name,
         output_topic=DRIFT_SCORES.prefixed(prefix).name,
-        dead_letters=DeadLetterRouter(producer, DEAD_LETTERS.prefixed(prefix).name),
+        dead_letters=dead_letters,
         group_id=settings.group_id,
         store=None
         if settings.state_dir is None
@@ -53,4 +72,5 @@ def build_drift_loop(
         batch_size=settings.batch_size,
         poll_timeout_s=settings.poll_timeout_s,
         commit_interval_s=settings.commit_interval_s,
+        feedback=feedback,
     )

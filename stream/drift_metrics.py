@@ -63,3 +63,45 @@ LAST_CHANGE_POINT: Final = Gauge(
     "Event time of the newest change point of each online detector.",
     ["model", "detector", "feature"],
 )
+FEEDBACK_JOINED: Final = Counter(
+    "driftline_drift_feedback_joined",
+    "FeedbackEvents joined to their prediction (by request id, within the join window).",
+    ["model"],
+)
+FEEDBACK_UNMATCHED: Final = Counter(
+    "driftline_drift_feedback_unmatched",
+    "FeedbackEvents not joined, by reason: duplicate (request already labelled: first "
+    "label wins), expired (no prediction within the join window), evicted (memory bound), "
+    "not_owned (a model another instance counts).",
+    ["model", "reason"],
+)
+PREDICTIONS_UNLABELLED: Final = Counter(
+    "driftline_drift_predictions_unlabelled",
+    "Predictions that left the join without a label: expired (join window passed) or "
+    "evicted (memory bound).",
+    ["model", "reason"],
+)
+LATE_LABELS: Final = Counter(
+    "driftline_drift_late_labelled_predictions",
+    "Joined predictions whose window had already closed: not in any DriftScore's accuracy "
+    "(they are in driftline_drift_labelled_predictions and the ADWIN error detector).",
+    ["model", "version"],
+)
+LABELLED_PREDICTIONS: Final = Counter(
+    "driftline_drift_labelled_predictions",
+    "Every joined prediction, by variant and correctness: realised accuracy over any range "
+    'is rate(correct="true") / rate(all), late labels included.',
+    ["model", "version", "variant", "correct"],
+)
+ACCURACY: Final = Gauge(
+    "driftline_drift_accuracy",
+    "Accuracy of the last closed window by variant and kind: estimated (mean confidence) "
+    "or realised (labelled predictions; absent before any label).",
+    ["model", "version", "variant", "kind"],
+)
+JOIN_HELD: Final = Gauge(
+    "driftline_drift_feedback_join_held",
+    "Items held by the feedback join: predictions (awaiting a label) and feedback "
+    "(labels awaiting their prediction).",
+    ["side"],
+)

@@ -23,6 +23,7 @@ import numpy.typing as npt
 from schemas.inference_batch import PREDICTION_DOUBLE, PREDICTION_LABEL, InferenceBatch
 from stream import drift_metrics as m
 from stream.detectors import ChangePointReport, OnlineDetectors
+from stream.feedback_join import FeedbackJoin, Joined, Label
 from stream.performance import WindowPerformance, confidence
 from stream.profiles import ProfileSource
 from stream.runtime.checkpoint import Checkpoint
@@ -65,6 +66,8 @@ class DriftProcessor:
         profiles use their own).
     :param detector_block_size: events per update of the online change-point
         detectors (:mod:`stream.detectors`); 0 turns them off.
+    :param join: joins FeedbackEvents (:meth:`feedback`) to the predictions counted
+        here, for realised accuracy and the ADWIN error detector; None: no join.
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class DriftProcessor:
         rule: DecisionRule | None = None,
         clock: Callable[[], float] = time.time,
         detector_block_size: int = 500,
+        join: FeedbackJoin | None = None,
     ) -> None:
         self.profiles = profiles
         self.window_ms = window_ms
@@ -88,6 +92,7 @@ class DriftProcessor:
         self.detector_block_size = detector_block_size
         #: Online change-point detectors per (model, version) (0 block size: none).
         self.detectors: dict[tuple[str, str], OnlineDetectors] = {}
+        self.join = join
 
     # -- partitions -------------------------------------------------------------------
 
@@ -143,8 +148,93 @@ class DriftProcessor:
                     if tally is None:
                         tally = performance[window.key] = WindowPerformance()
                     tally.add_predictions(batch.variant[rows], confidence)
+                    if self.join is not None:
+                        self._hold(self.join, (topic, partition), window.key, batch, rows)
         if offsets.size:
             windows.next_offset = max(windows.next_offset, int(offsets.max()) + 1)
+        if self.join is not None and len(batch):
+            self._expire_join(self.join)
+
+    # -- feedback ---------------------------------------------------------------------
+
+    def feedback(self, labels: list[Label]) -> None:
+        """Join decoded FeedbackEvents (any partition, any model) to held predictions.
+
+        Joined labels count in their prediction's window while it is open (realised
+        accuracy in its DriftScore), else as late labels; all feed ADWIN.
+        """
+        if self.join is None:
+            return
+        joined = [j for j in (self.join.add_feedback(label) for label in labels) if j]
+        self._labelled(joined)
+        self._expire_join(self.join)
+
+    def _hold(
+        self,
+        join: FeedbackJoin,
+        source: tuple[str, int],
+        key: WindowKey,
+        batch: InferenceBatch,
+        rows: IntArray,
+    ) -> None:
+        """Hold a window group's predictions for the join; count labels already waiting."""
+        ids = batch.request_id
+        joined = join.add_predictions(
+            model=key.model,
+            version=key.version,
+            window_start=key.start_ms,
+            source=source,
+            request_ids=[ids[i] for i in rows.tolist()],
+            event_time=batch.event_time[rows],
+            variant=batch.variant[rows],
+            predicted=_predicted(batch, rows),
+        )
+        self._labelled(joined)
+
+    def _labelled(self, joined: list[Joined]) -> None:
+        """Count joined predictions: window tallies, metrics, the ADWIN error stream."""
+        errors: dict[tuple[str, str], list[tuple[bool, int]]] = {}
+        for pair in joined:
+            p = pair.prediction
+            correct = pair.correct
+            m.LABELLED_PREDICTIONS.labels(p.model, p.version, p.variant, str(correct).lower()).inc()
+            tallies = self.performance.get(p.source)
+            key = WindowKey(p.window_start, p.model, p.version)
+            windows = self.partitions.get(p.source)
+            if tallies is not None and windows is not None and key in windows.open:
+                tallies.setdefault(key, WindowPerformance()).add_label(p.variant, correct)
+            else:
+                m.LATE_LABELS.labels(p.model, p.version).inc()
+            errors.setdefault((p.model, p.version), []).append((not correct, p.event_time))
+        for (model, version), items in errors.items():
+            profile = self.profiles.get(model, version)
+            detectors = (
+                None if profile is None else self._detectors(WindowKey(0, model, version), profile)
+            )
+            if detectors is not None:
+                wrong, times = zip(*items, strict=True)
+                detectors.update_errors(np.array(wrong), np.array(times, dtype=np.int64))
+
+    def _expire_join(self, join: FeedbackJoin) -> None:
+        """Let the join drop what its window passed; publish its counts."""
+        watermarks: dict[str, int] = {}
+        for windows in self.partitions.values():
+            for model in windows.max_time:
+                mark = windows.watermark(model)
+                if mark is not None:
+                    watermarks[model] = mark
+        join.expire(watermarks)
+        counts = join.take_counts()
+        for model, n in counts.joined.items():
+            m.FEEDBACK_JOINED.labels(model).inc(n)
+        for model, n in counts.duplicate.items():
+            m.FEEDBACK_UNMATCHED.labels(model, "duplicate").inc(n)
+        for (model, why), n in counts.feedback_dropped.items():
+            m.FEEDBACK_UNMATCHED.labels(model, why).inc(n)
+        for (model, why), n in counts.predictions_dropped.items():
+            m.PREDICTIONS_UNLABELLED.labels(model, why).inc(n)
+        m.JOIN_HELD.labels("predictions").set(join.held_predictions)
+        m.JOIN_HELD.labels("feedback").set(join.held_feedback)
 
     def _known_rows(self, pairs: list[tuple[str, str]], codes: IntArray) -> IntArray:
         """Rows whose (model, version) has a profile; the others are counted as skipped."""
@@ -242,6 +332,11 @@ class DriftProcessor:
         m.DRIFTED.labels(*labels).set(1.0 if result.data.is_drift else 0.0)
         m.WINDOW_EVENTS.labels(*labels).set(closed.events)
         m.WINDOWS_CLOSED.labels(*labels).inc()
+        for variant in value["performance"]:
+            for kind in ("estimated_accuracy", "accuracy"):
+                if variant[kind] is not None:
+                    name = "estimated" if kind == "estimated_accuracy" else "realised"
+                    m.ACCURACY.labels(*labels, variant["variant"], name).set(variant[kind])
         for feature in result.data.features:
             if feature.data.test_stat is not None:
                 m.FEATURE_STATISTIC.labels(*labels, feature.meta.name).set(feature.data.test_stat)

@@ -134,6 +134,36 @@ class DriftProcessorSettings(BaseSettings):
         description="Events per update of the online change-point detectors "
         "(Page-Hinkley on standardised block means); 0 turns them off.",
     )
+    feedback_join: bool = Field(
+        default=True,
+        description="Also read inference.feedback (every partition) and join FeedbackEvents "
+        "to the predictions this instance counts, by request id: realised accuracy per "
+        "variant and the ADWIN error detector.",
+    )
+    join_window_s: float = Field(
+        default=900.0,
+        ge=0,
+        description="How long (event time, against the model's watermark) a prediction "
+        "waits for its label, and a label that came first waits for its prediction.",
+    )
+    join_max_predictions: int = Field(
+        default=200_000,
+        ge=1,
+        description="Most predictions held for the join at once (oldest dropped first, "
+        "counted); about 300 bytes each.",
+    )
+    join_max_feedback: int = Field(
+        default=50_000,
+        ge=1,
+        description="Most labels held while waiting for their prediction (oldest dropped "
+        "first, counted).",
+    )
+    feedback_lookback_s: float = Field(
+        default=1800.0,
+        ge=0,
+        description="On start, read inference.feedback from this far back (broker "
+        "timestamps), so the replayed open windows get their labels again.",
+    )
     state_dir: Path | None = Field(
         default=Path("data/drift-state"),
         description="Local copy of each partition's checkpoint, used when the broker "

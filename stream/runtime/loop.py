@@ -32,6 +32,7 @@ from schemas.inference_batch import decode_inference_batch
 from stream.drift_processor import DriftOutput, DriftProcessor
 from stream.exceptions import CheckpointError
 from stream.runtime.checkpoint import Checkpoint, FileCheckpointStore
+from stream.runtime.feedback import FeedbackReader
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class DriftLoop:
     :param producer: built with :func:`schemas.kafka_config.producer_config`; carries
         DriftScores and dead letters.
     :param store: local checkpoint copies, for brokers that drop commit metadata.
+    :param feedback: FeedbackEvents for the processor's join (read after each
+        batch of InferenceEvents, before windows close); None: no join.
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class DriftLoop:
         batch_size: int = 5000,
         poll_timeout_s: float = 0.5,
         commit_interval_s: float = 5.0,
+        feedback: FeedbackReader | None = None,
     ) -> None:
         self.consumer = consumer
         self.producer = producer
@@ -84,6 +88,7 @@ class DriftLoop:
         self.batch_size = batch_size
         self.poll_timeout_s = poll_timeout_s
         self.commit_interval_s = commit_interval_s
+        self.feedback = feedback
         self.stats = LoopStats()
         self._stopping = threading.Event()
         self._to_restore: set[int] = set()
@@ -102,6 +107,8 @@ class DriftLoop:
             [self.input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )  # fmt: skip
+        if self.feedback is not None:
+            self.feedback.start()
         idle = 0
         try:
             while not self._stopping.is_set():
@@ -112,6 +119,8 @@ class DriftLoop:
             self._commit(force=True)
         finally:
             self.consumer.close()
+            if self.feedback is not None:
+                self.feedback.close()
         return self.stats
 
     # -- one iteration ----------------------------------------------------------------
@@ -134,12 +143,17 @@ class DriftLoop:
             by_partition[message.partition() or 0].append(message)
         for partition, batch in by_partition.items():
             self._process(partition, batch)
+        labels = 0
+        if self.feedback is not None:
+            read = self.feedback.read(self.batch_size)
+            labels = len(read)
+            self.processor.feedback(read)
         outputs = self.processor.close_ready()
         for output in outputs:
             self._produce(output)
         self.producer.poll(0)
         self._commit(force=bool(outputs))
-        return sum(len(b) for b in by_partition.values())
+        return sum(len(b) for b in by_partition.values()) + labels
 
     def _process(self, partition: int, messages: list[Message]) -> None:
         values = [m.value() for m in messages]
