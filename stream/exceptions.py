@@ -11,3 +11,7 @@ class StreamError(DriftlineError):
 
 class CheckpointError(StreamError):
     """A saved partition checkpoint cannot be read (corrupt, or another format)."""
+
+
+class AlertRulesError(StreamError):
+    """The alert rules file cannot be read or states an impossible rule (says which)."""
