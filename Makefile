@@ -72,3 +72,11 @@ train: $(STAMP) ## Train the baseline model, register it as champion, write the 
 mlflow-ui: $(STAMP) ## Install the MLflow UI (extra `ui`) and browse the local tracking store
 	$(BIN)/python -m pip install --quiet -e '.[ui]'
 	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$$(realpath $${DRIFTLINE_DATA_DIR:-data})/mlflow.db}" --host 127.0.0.1
+
+.PHONY: setup
+
+# Debian packages the stack uses when present (all optional: tests needing one are skipped
+# with its name, `make up` says what it skips). Needs root or sudo.
+setup: ## apt-get install redis-server, prometheus and prometheus-alertmanager (Debian)
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y --no-install-recommends \
+		redis-server prometheus prometheus-alertmanager

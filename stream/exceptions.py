@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.exceptions import DriftlineError
+from schemas.exceptions import DecodeError, DriftlineError
 
 
 class StreamError(DriftlineError):
@@ -15,3 +15,9 @@ class CheckpointError(StreamError):
 
 class AlertRulesError(StreamError):
     """The alert rules file cannot be read or states an impossible rule (says which)."""
+
+
+class UnprocessableRecordError(StreamError, DecodeError):
+    """A record decoded but a processor could not use it; it goes to dead letters."""
+
+    reason = "unprocessable"

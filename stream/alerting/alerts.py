@@ -117,7 +117,7 @@ def idempotency_key(t: Transition) -> str:
     """Same breach, same key: rule, identity and the breach's first window start."""
     identity = ",".join(f"{k}={v}" for k, v in sorted(t.labels.items()) if k != "severity")
     digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
-    return f"{t.rule.name}:{t.observation.model}:{digest}:{t.since}"
+    return f"{t.rule.alert}:{t.observation.model}:{digest}:{t.since}"
 
 
 def retrain_request(t: Transition, now_ms: int) -> dict[str, Any]:
@@ -138,7 +138,8 @@ def retrain_request(t: Transition, now_ms: int) -> dict[str, Any]:
             "window_end": t.at,
             "scores": scores,
             "details": {
-                "alertname": t.rule.name,
+                "alertname": t.rule.alert,
+                "rule": t.rule.name,
                 "variant": obs.variant,
                 "threshold": f"{t.rule.op} {t.rule.threshold:g}",
                 "for": format_duration(t.rule.for_s),

@@ -1,7 +1,8 @@
 """The rule state machine: records in, firing and resolved transitions out (pure, no I/O).
 
 Per rule and alert identity (alertname plus labels model, variant, and version for
-drift) one state moves ``inactive -> pending -> firing -> inactive``:
+drift; every alert also carries severity and ``evaluator="stream"``) one state moves
+``inactive -> pending -> firing -> inactive``:
 
 - a window whose value breaches ``threshold`` starts (or continues) a breach;
 - the breach fires once it has lasted ``for`` in event time: the newest window's end
@@ -27,6 +28,8 @@ from typing import Any, Literal
 
 from stream.alerting.rules import AlertRule, RulesConfig, Source
 
+#: ``evaluator`` label: Alertmanager mutes Prometheus's twin of a stream alert with it.
+EVALUATOR = "stream"
 #: ``variant`` label of drift alerts: a DriftScore covers all traffic of one version.
 ALL_VARIANTS = "all"
 
@@ -112,21 +115,6 @@ class Evaluator:
                 out.append(transition)
         return out
 
-    def firing(self) -> list[tuple[AlertRule, dict[str, str], AlertState]]:
-        """Every alert firing now (what a restarted sender must re-send)."""
-        rules = {r.name: r for r in self.config.rules}
-        return [
-            (rules[name], dict(identity), st)
-            for (name, identity), st in self.states.items()
-            if st.status is Status.FIRING
-        ]
-
-    def forget(self, model: str) -> None:
-        """Drop every state of one model (its partition moved to another evaluator)."""
-        for store in (self.states, self.seen):
-            for key in [k for k in store if dict(k[1]).get("model") == model]:
-                del store[key]
-
     def _apply(self, rule: AlertRule, obs: Observation) -> Transition | None:
         if not _selected(rule, obs):
             return None
@@ -165,7 +153,10 @@ class Evaluator:
         rule: AlertRule, state: Literal["firing", "resolved"], obs: Observation, since: int,
         value: float,
     ) -> Transition:  # fmt: skip
-        labels = {"alertname": rule.name, "severity": rule.severity, **dict(obs.labels)}
+        labels = {
+            "alertname": rule.alert, "severity": rule.severity, "evaluator": EVALUATOR,
+            **rule.labels, **dict(obs.labels),
+        }  # fmt: skip
         return Transition(rule, state, labels, since, obs.window_end, value, obs)
 
 

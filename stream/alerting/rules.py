@@ -51,6 +51,9 @@ def format_duration(seconds: float) -> str:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
+#: Labels the evaluator sets itself (identity of the window and of the evaluator).
+RESERVED_LABELS = {"alertname", "severity", "evaluator", "model", "variant", "version"}
+
 #: Keys a summary or description template may use (see :mod:`stream.alerting.alerts`).
 TEMPLATE_KEYS = {
     "model": "m", "version": "1", "variant": "baseline", "value": 1.0, "threshold": 1.0,
@@ -64,7 +67,13 @@ class AlertRule(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    name: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$", description="alertname, CamelCase.")
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", description="Unique rule id.")
+    alertname: str | None = Field(
+        default=None, pattern=r"^[A-Z][A-Za-z0-9]*$", description="Default: the rule's name."
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Static labels, e.g. slo = 'latency'."
+    )
     severity: Severity
     source: Source
     metric: tuple[str, ...] = Field(default=(), description="Record field(s) compared.")
@@ -100,6 +109,9 @@ class AlertRule(BaseModel):
                 f"clear_threshold {clear} is on the breaching side of threshold "
                 f"{self.threshold} for op {self.op!r}: the alert could never clear"
             )
+        reserved = sorted(set(self.labels) & RESERVED_LABELS)
+        if reserved:
+            raise ValueError(f"labels {reserved} are set by the evaluator, not the rule")
         if self.variants is not None and self.source != "slo":
             raise ValueError("variants only apply to source 'slo'")
         for field in ("summary", "description"):
@@ -117,9 +129,14 @@ class AlertRule(BaseModel):
         return self.threshold if self.clear_threshold is None else self.clear_threshold
 
     @property
+    def alert(self) -> str:
+        """The ``alertname`` label."""
+        return self.alertname or self.name
+
+    @property
     def anchor(self) -> str:
         """Runbook anchor: the lower-cased alert name unless the file names one."""
-        return self.runbook or self.name.lower()
+        return self.runbook or self.alert.lower()
 
     def breaches(self, value: float) -> bool:
         """Whether ``value`` is on the firing side of the threshold."""
@@ -144,6 +161,10 @@ class RulesConfig(BaseModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"rule names must be unique; repeated: {dupes}")
+        alerts = [(r.alert, tuple(sorted(r.labels.items()))) for r in self.rules]
+        clashes = sorted({a[0] for a in alerts if alerts.count(a) > 1})
+        if clashes:
+            raise ValueError(f"rules {clashes} share an alertname and labels: give them labels")
         return self
 
     def for_source(self, source: Source) -> tuple[AlertRule, ...]:

@@ -10,6 +10,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from pydantic import SecretStr
 
+from driftline.binaries import ALERTMANAGER_NAMES, optional_binary
 from driftline.embedded import broker_process
 from driftline.ports import LOOPBACK, free_port
 from driftline.processes import ManagedProcess
@@ -21,6 +22,7 @@ from schemas.settings import DataSettings, KafkaSettings, RedisSettings
 from schemas.topics import TopicSpec
 from serving.settings import AdminSettings, ServingSettings
 from serving.state import ServingConfig
+from tests.integration.alerting_helpers import AlertmanagerServer
 
 
 @pytest.fixture
@@ -131,3 +133,22 @@ def restartable_broker(tmp_path: Path) -> Iterator[RestartableBroker]:
         yield broker
     finally:
         broker.stop()
+
+
+# --- alerting (issue 7) ---------------------------------------------------------------
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[AlertmanagerServer]:
+    """A real Alertmanager from the Debian package, started for this test."""
+    binary = optional_binary(ALERTMANAGER_NAMES)
+    if binary is None:
+        pytest.skip(
+            "prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)"
+        )
+    server = AlertmanagerServer(binary, tmp_path / "alertmanager")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

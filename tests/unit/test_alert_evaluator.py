@@ -50,7 +50,7 @@ def test_drift_fires_after_15_minutes_of_breach_not_before() -> None:
     assert [(i, t.state) for i, t in got] == [(14, "firing")]  # window 14 ends at +15 min
     t = got[0][1]
     assert t.labels == {
-        "alertname": "HighDriftScore", "severity": "critical", "model": "m",
+        "alertname": "HighDriftScore", "severity": "critical", "evaluator": "stream", "model": "m",
         "variant": "all", "version": "3",
     }  # fmt: skip
     assert (t.since, t.at) == (T0, T0 + 15 * MIN)
@@ -112,7 +112,13 @@ def test_slo_rules_latency_error_rate_canary_and_burn_rates() -> None:
         ("CanaryDegraded", "canary")
     ]  # 3 % is not above the 5 % error-rate rule
     page = slo(6, latency_p95_ms=900.0, burn_rates={"1h": 20.0, "5m": 16.0, "6h": 2.0, "30m": 9.0})
-    assert [t.labels["alertname"] for t in ev.observe(page)] == ["SloBurnRatePage"]
+    assert [(t.labels["alertname"], t.labels["slo"]) for t in ev.observe(page)] == [
+        ("SloBurnRatePage", "availability")
+    ]
+    latency_page = slo(6, "canary", error_rate=0.03, latency_burn_rates={"1h": 30.0, "5m": 15.0})
+    assert [(t.labels["alertname"], t.labels["slo"]) for t in ev.observe(latency_page)] == [
+        ("SloBurnRatePage", "latency")
+    ]
     only_one_window = slo(7, latency_p95_ms=900.0, burn_rates={"1h": 20.0, "5m": 3.0})
     assert [(t.labels["alertname"], t.state) for t in ev.observe(only_one_window)] == [
         ("SloBurnRatePage", "resolved")

@@ -77,3 +77,18 @@ def test_duplicate_names_and_bad_toml(tmp_path: Path) -> None:
         load_rules(path)
     with pytest.raises(AlertRulesError, match="cannot read"):
         load_rules(tmp_path / "missing.toml")
+
+
+def test_shared_alertname_needs_distinct_labels_and_reserved_labels_are_refused(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "rules.toml"
+    twin = RULE.replace('name = "X"', 'name = "Y"\nalertname = "X"')
+    path.write_text(RULE + twin)
+    with pytest.raises(AlertRulesError, match="share an alertname and labels"):
+        load_rules(path)
+    path.write_text(RULE + twin.replace('alertname = "X"', 'alertname = "X"\nlabels = {slo = "l"}'))
+    assert [r.alert for r in load_rules(path).rules] == ["X", "X"]
+    path.write_text(RULE + 'labels = { model = "other" }\n')
+    with pytest.raises(AlertRulesError, match=r"\['model'\] are set by the evaluator"):
+        load_rules(path)
