@@ -46,6 +46,7 @@ def build_drift_loop(
         )
         if settings.feedback_join
         else None,
+        plan=settings.window_plan(),
     )
     dead_letters = DeadLetterRouter(producer, DEAD_LETTERS.prefixed(prefix).name)
     feedback = None

@@ -12,6 +12,11 @@ from prometheus_client import Counter, Gauge
 DRIFT_SCORE: Final = Gauge(
     "driftline_drift_score", "drift_score of the last closed window.", ["model", "version"]
 )
+SLIDING_DRIFT_SCORE: Final = Gauge(
+    "driftline_drift_sliding_score",
+    "drift_score of the last sliding window (merge of the tumbling windows it spans).",
+    ["model", "version"],
+)
 DRIFTED: Final = Gauge(
     "driftline_drift_window_drifted", "1 when the last closed window was flagged.",
     ["model", "version"],

@@ -4,7 +4,9 @@ Per input partition a :class:`~stream.runtime.windows.PartitionWindows` assigns 
 to tumbling event-time windows keyed by (model, version, window start); each window's
 state is a :class:`~stream.stats.WindowSketch` on the version's reference profile. When
 the watermark closes a window it is scored (:func:`stream.stats.score_window`) and
-turned into a DriftScore record keyed by model. Kafka plumbing lives in
+turned into a DriftScore record keyed by model; when a sliding window ends there too,
+the exact merge of the closed tumbling sketches it spans is scored as a second record
+(``window_kind="sliding"``). Kafka plumbing lives in
 :mod:`stream.runtime.loop`; this class is fed decoded columnar batches, so it can be
 driven without a broker (unit tests, benchmarks).
 """
@@ -27,7 +29,8 @@ from stream.feedback_join import FeedbackJoin, Joined, Label
 from stream.performance import WindowPerformance, confidence
 from stream.profiles import ProfileSource
 from stream.runtime.checkpoint import Checkpoint
-from stream.runtime.windows import ClosedWindow, PartitionWindows, WindowKey
+from stream.runtime.window_plan import WindowPlan
+from stream.runtime.windows import ClosedWindow, PartitionWindows, SlidingWindow, WindowKey
 from stream.stats import Calibration, DecisionRule, ReferenceProfile, WindowSketch, score_window
 from stream.stats.detect import default_rule
 
@@ -35,9 +38,10 @@ log = logging.getLogger(__name__)
 
 IntArray = npt.NDArray[np.int64]
 LINEAGE_HEADER = "driftline.lineage"
-#: ``window_kind`` of the DriftScores this processor emits.
-WINDOW_KIND = "tumbling"
 NATURAL_KEY_HEADER = "driftline.natural-key"
+#: ``window_kind`` of the DriftScores this processor emits.
+TUMBLING, SLIDING = "tumbling", "sliding"
+WINDOW_KIND = TUMBLING
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +55,20 @@ class DriftOutput:
     change_points: ChangePointReport | None = None
 
     @property
-    def natural_key(self) -> tuple[str, str, int]:
-        """(model, version, window start): what a consumer de-duplicates on."""
-        return (self.value["model_name"], self.value["model_version"], self.value["window_start"])
+    def natural_key(self) -> tuple[str, str, str, int]:
+        """(model, version, window kind, window start): what a consumer de-duplicates on."""
+        v = self.value
+        return (v["model_name"], v["model_version"], v["window_kind"], v["window_start"])
 
 
 class DriftProcessor:
     """Windows, sketches and scores for every assigned partition of one input topic.
 
     :param profiles: reference profile per (model, version).
-    :param window_ms: tumbling window length.
+    :param window_ms: tumbling window length (every model, no sliding windows) unless
+        ``plan`` is given.
+    :param plan: window sizes per model, sliding windows included
+        (:class:`~stream.runtime.window_plan.WindowPlan`).
     :param lateness_ms: allowed lateness of the watermark.
     :param rule: decision rule for profiles without a calibration (calibrated
         profiles use their own).
@@ -80,15 +88,19 @@ class DriftProcessor:
         clock: Callable[[], float] = time.time,
         detector_block_size: int = 500,
         join: FeedbackJoin | None = None,
+        plan: WindowPlan | None = None,
     ) -> None:
         self.profiles = profiles
         self.window_ms = window_ms
+        self.plan = plan or WindowPlan.tumbling_only(window_ms)
         self.lateness_ms = lateness_ms
         self.rule = rule or DecisionRule()
         self.clock = clock
         self.partitions: dict[tuple[str, int], PartitionWindows[WindowSketch]] = {}
         #: Per-variant performance of each open window, per partition (beside the sketch).
         self.performance: dict[tuple[str, int], dict[WindowKey, WindowPerformance]] = {}
+        #: ... and of closed windows kept for sliding windows.
+        self.kept_performance: dict[tuple[str, int], dict[WindowKey, WindowPerformance]] = {}
         self.detector_block_size = detector_block_size
         #: Online change-point detectors per (model, version) (0 block size: none).
         self.detectors: dict[tuple[str, str], OnlineDetectors] = {}
@@ -99,13 +111,14 @@ class DriftProcessor:
     def assign(self, topic: str, partition: int, checkpoint: Checkpoint | None) -> None:
         """Start (or restart from ``checkpoint``) a partition's windows."""
         self.partitions[(topic, partition)] = PartitionWindows(
-            self.window_ms, self.lateness_ms, self._new_sketch, checkpoint
+            self.plan, self.lateness_ms, self._new_sketch, checkpoint
         )
 
     def revoke(self, topic: str, partition: int) -> None:
         """Forget a partition (its open windows are rebuilt by whoever gets it next)."""
         self.partitions.pop((topic, partition), None)
         self.performance.pop((topic, partition), None)
+        self.kept_performance.pop((topic, partition), None)
 
     def checkpoint(self, topic: str, partition: int) -> Checkpoint | None:
         """What to commit for the partition (None before its first event)."""
@@ -128,7 +141,7 @@ class DriftProcessor:
         """
         windows = self.partitions.get((topic, partition))
         if windows is None:
-            windows = PartitionWindows(self.window_ms, self.lateness_ms, self._new_sketch)
+            windows = PartitionWindows(self.plan, self.lateness_ms, self._new_sketch)
             self.partitions[(topic, partition)] = windows
         if len(batch):
             pairs, codes = _pair_codes(batch)
@@ -302,29 +315,98 @@ class DriftProcessor:
                     m.WATERMARK_LAG.labels(model).set(now - mark / 1000.0)
             for closed in windows.close_ready():
                 out.append(self._score(topic, partition, closed))
+                if closed.sliding is not None:
+                    out.append(self._score_sliding(topic, partition, closed.sliding))
+            self._keep_performance(topic, partition, windows)
         return out
+
+    def _keep_performance(
+        self, topic: str, partition: int, windows: PartitionWindows[WindowSketch]
+    ) -> None:
+        """Move closed windows' performance tallies beside the kept sketches (sliding
+        windows merge them) and drop those no sliding window needs any more."""
+        tallies = self.performance.get((topic, partition), {})
+        kept = self.kept_performance.setdefault((topic, partition), {})
+        kept_keys = {w.key for ws in windows.kept.values() for w in ws}
+        for key in [k for k in tallies if k not in windows.open]:
+            tally = tallies.pop(key)
+            if key in kept_keys:
+                kept[key] = tally
+        for key in [k for k in kept if k not in kept_keys]:
+            del kept[key]
+
+    def _score_sliding(
+        self, topic: str, partition: int, sliding: SlidingWindow[WindowSketch]
+    ) -> DriftOutput:
+        """Score the exact merge of the closed tumbling sketches (and performance
+        tallies) a sliding window spans."""
+        profile = sliding.parts[0].profile
+        merged = WindowSketch.merged(profile, sliding.parts)
+        tallies = self.performance.get((topic, partition), {})
+        kept = self.kept_performance.get((topic, partition), {})
+        performance = WindowPerformance()
+        for key in sliding.keys:
+            part = tallies.get(key) or kept.get(key)
+            if part is not None:
+                performance.merge(part)
+        result = score_window(profile, merged, self._rule(profile))
+        value = {
+            **self._base_fields(sliding.key, sliding.end_ms, sliding.late_event_count, SLIDING),
+            **result.drift_score_fields(),
+            "critical": result.data.critical,
+            "lineage": [_range(topic, partition, first, last) for first, last in sliding.ranges],
+            **performance.drift_score_fields(),
+            "change_points": [],  # reported once, in the tumbling record of this close
+            "expected_false_critical_per_week": None,  # calibrated at the tumbling size
+        }
+        m.SLIDING_DRIFT_SCORE.labels(sliding.key.model, sliding.key.version).set(
+            result.data.drift_score
+        )
+        return DriftOutput(
+            key=sliding.key.model,
+            value=value,
+            headers=self._headers(
+                topic, partition, sliding.key, SLIDING, sliding.first_offset, sliding.last_offset
+            ),
+        )
+
+    def _rule(self, profile: ReferenceProfile) -> DecisionRule:
+        return default_rule(profile) if profile.calibration is not None else self.rule
+
+    @staticmethod
+    def _base_fields(key: WindowKey, end_ms: int, late: int, kind: str) -> dict[str, Any]:
+        return {
+            "model_name": key.model,
+            "model_version": key.version,
+            "window_start": key.start_ms,
+            "window_end": end_ms,
+            "late_event_count": late,
+            "window_kind": kind,
+        }
+
+    @staticmethod
+    def _headers(
+        topic: str, partition: int, key: WindowKey, kind: str, first: int, last: int
+    ) -> list[tuple[str, str | bytes | None]]:
+        lineage = f"{topic}:{partition}:{first}-{last}"
+        natural = f"{key.model}/{key.version}/{kind}/{key.start_ms}"
+        return [(LINEAGE_HEADER, lineage.encode()), (NATURAL_KEY_HEADER, natural.encode())]
 
     def _score(self, topic: str, partition: int, closed: ClosedWindow[WindowSketch]) -> DriftOutput:
         key, sketch = closed.key, closed.state
         profile = sketch.profile
-        rule = default_rule(profile) if profile.calibration is not None else self.rule
-        result = score_window(profile, sketch, rule)
-        performance = self.performance.get((topic, partition), {}).pop(key, None)
+        result = score_window(profile, sketch, self._rule(profile))
+        performance = self.performance.get((topic, partition), {}).get(key)
         change_points = self._change_points(key, closed.end_ms)
         value = {
-            "model_name": key.model,
-            "model_version": key.version,
-            "window_start": key.start_ms,
-            "window_end": closed.end_ms,
-            "late_event_count": closed.late_event_count,
+            **self._base_fields(key, closed.end_ms, closed.late_event_count, WINDOW_KIND),
             **result.drift_score_fields(),
-            "window_kind": WINDOW_KIND,
             "critical": result.data.critical,
             "lineage": [_offset_range(topic, partition, closed)],
             **(performance or WindowPerformance()).drift_score_fields(),
             "change_points": [] if change_points is None else change_points.records(),
             "expected_false_critical_per_week": _expected_false_critical(
-                profile, closed.events, self.window_ms
+                profile, closed.events, closed.end_ms - key.start_ms
             ),
         }
         labels = (key.model, key.version)
@@ -340,12 +422,12 @@ class DriftProcessor:
         for feature in result.data.features:
             if feature.data.test_stat is not None:
                 m.FEATURE_STATISTIC.labels(*labels, feature.meta.name).set(feature.data.test_stat)
-        lineage = f"{topic}:{partition}:{closed.first_offset}-{closed.last_offset}"
-        natural = f"{key.model}/{key.version}/{key.start_ms}"
         return DriftOutput(
             key=key.model,
             value=value,
-            headers=[(LINEAGE_HEADER, lineage.encode()), (NATURAL_KEY_HEADER, natural.encode())],
+            headers=self._headers(
+                topic, partition, key, WINDOW_KIND, closed.first_offset, closed.last_offset
+            ),
             change_points=change_points,
         )
 
@@ -376,12 +458,11 @@ class DriftProcessor:
 
 def _offset_range(topic: str, partition: int, closed: ClosedWindow[WindowSketch]) -> dict[str, Any]:
     """The window's input as a DriftScore ``OffsetRange`` (lineage)."""
-    return {
-        "topic": topic,
-        "partition": partition,
-        "first_offset": closed.first_offset,
-        "last_offset": closed.last_offset,
-    }
+    return _range(topic, partition, closed.first_offset, closed.last_offset)
+
+
+def _range(topic: str, partition: int, first: int, last: int) -> dict[str, Any]:
+    return {"topic": topic, "partition": partition, "first_offset": first, "last_offset": last}
 
 
 def _expected_false_critical(

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stream.runtime.window_plan import WindowPlan, WindowSizes
 
 
 class DriftStatsSettings(BaseSettings):
@@ -87,6 +89,21 @@ class DriftStatsSettings(BaseSettings):
     )
 
 
+class ModelWindows(BaseModel):
+    """One model's window sizes in seconds (``DRIFTLINE_DRIFT_WINDOWS``); an omitted
+    size is the global one (``window_s``, ``sliding_s``, ``slide_s``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tumbling: float | None = Field(default=None, gt=0, description="Tumbling window, s.")
+    sliding: float | None = Field(default=None, ge=0, description="Sliding window, s (0: none).")
+    slide: float | None = Field(default=None, gt=0, description="Sliding window advance, s.")
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
 class DriftProcessorSettings(BaseSettings):
     """How the drift stream processor runs (``driftline drift run``).
 
@@ -99,6 +116,23 @@ class DriftProcessorSettings(BaseSettings):
 
     window_s: float = Field(
         default=60.0, gt=0, description="Tumbling event-time window length, seconds."
+    )
+    sliding_s: float = Field(
+        default=900.0,
+        ge=0,
+        description="Sliding window length, seconds: a whole number of tumbling windows, "
+        "merged from them (0: no sliding windows).",
+    )
+    slide_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How far a sliding window advances, seconds (a whole number of "
+        "tumbling windows, at most sliding_s).",
+    )
+    windows: dict[str, ModelWindows] = Field(
+        default_factory=dict,
+        description='Per-model sizes as JSON, e.g. {"fraud": {"tumbling": 30, "sliding": '
+        '600, "slide": 60}} (seconds; omitted sizes are the global ones).',
     )
     allowed_lateness_s: float = Field(
         default=30.0,
@@ -169,3 +203,35 @@ class DriftProcessorSettings(BaseSettings):
         description="Local copy of each partition's checkpoint, used when the broker "
         "drops offset-commit metadata (the embedded broker does); empty: none.",
     )
+
+    @model_validator(mode="after")
+    def _sizes_fit(self) -> DriftProcessorSettings:
+        self.window_plan()  # raises ValueError naming the setting and the rule broken
+        return self
+
+    def window_plan(self) -> WindowPlan:
+        """Window sizes per model.
+
+        :raises ValueError: sizes sliding windows cannot be assembled from, naming the
+            setting (``DRIFTLINE_DRIFT_WINDOWS["model"]`` or the global ones).
+        """
+        try:
+            default = WindowSizes(_ms(self.window_s), _ms(self.sliding_s), _ms(self.slide_s))
+        except ValueError as exc:
+            raise ValueError(
+                f"DRIFTLINE_DRIFT_WINDOW_S/SLIDING_S/SLIDE_S ({self.window_s}/"
+                f"{self.sliding_s}/{self.slide_s} s): {exc}"
+            ) from None
+        per_model: dict[str, WindowSizes] = {}
+        for model, sizes in self.windows.items():
+            tumbling = self.window_s if sizes.tumbling is None else sizes.tumbling
+            sliding = self.sliding_s if sizes.sliding is None else sizes.sliding
+            slide = self.slide_s if sizes.slide is None else sizes.slide
+            try:
+                per_model[model] = WindowSizes(_ms(tumbling), _ms(sliding), _ms(slide))
+            except ValueError as exc:
+                raise ValueError(
+                    f"DRIFTLINE_DRIFT_WINDOWS[{model!r}] (tumbling {tumbling} s, sliding "
+                    f"{sliding} s, slide {slide} s): {exc}"
+                ) from None
+        return WindowPlan(default, per_model)

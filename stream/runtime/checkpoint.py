@@ -6,7 +6,10 @@ consumed one there may also be events of windows that already closed (and were
 emitted) and late events (already counted); replaying those naively would emit a
 window twice with different contents. The checkpoint says where the replayed part ends
 (``next_offset``), each model's newest event time then (so closed windows stay closed),
-and the late events not yet reported in a DriftScore.
+the late events not yet reported in a DriftScore, and each model's newest event time
+*before* the replay starts (``seeds``): with it the replay re-judges every event exactly
+as it was judged the first time, so closed windows that sliding windows still need are
+rebuilt with the same content (``stream/runtime/windows.py``).
 
 It travels as the offset-commit metadata (kept with the offset by Kafka's group
 coordinator, atomically) and, because the embedded broker drops that metadata
@@ -33,17 +36,23 @@ class Checkpoint:
     :param next_offset: one past the last offset processed before the commit.
     :param watermarks: model -> newest event time seen (ms), before lateness.
     :param late: ``"model\\x1fversion"`` -> ``[[target window start, count], ...]``.
+    :param seeds: model -> its newest event time before its first replayed window's first
+        event (None: no event before); None for checkpoints written before sliding
+        windows (closed windows then cannot be rebuilt).
     """
 
     commit_offset: int
     next_offset: int
     watermarks: dict[str, int] = field(default_factory=dict)
     late: dict[str, list[list[int]]] = field(default_factory=dict)
+    seeds: dict[str, int | None] | None = None
 
     def to_json(self) -> str:
         """Compact JSON (offset-commit metadata is limited to 4 KB by default)."""
         body = {"f": FORMAT, "x": self.commit_offset, "c": self.next_offset,
                 "w": self.watermarks, "l": self.late}  # fmt: skip
+        if self.seeds is not None:
+            body["s"] = self.seeds
         return json.dumps(body, separators=(",", ":"), sort_keys=True)
 
     @classmethod
@@ -61,6 +70,9 @@ class Checkpoint:
                 next_offset=int(body["c"]),
                 watermarks={str(k): int(v) for k, v in body["w"].items()},
                 late={str(k): [[int(a), int(b)] for a, b in v] for k, v in body["l"].items()},
+                seeds=None
+                if body.get("s") is None
+                else {str(k): None if v is None else int(v) for k, v in body["s"].items()},
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CheckpointError(f"unreadable checkpoint: {exc}") from exc

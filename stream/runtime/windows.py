@@ -1,15 +1,24 @@
-"""Event-time tumbling windows of one input partition, with a watermark and late events.
+"""Event-time windows of one input partition, with a watermark and late events.
 
 Rules (per model; every event of a model is on one partition, in order):
 
-- an event at time ``t`` belongs to the window ``[s, s + size)`` with ``s = floor(t/size)*size``,
-  keyed by ``(model, version, s)``;
+- an event at time ``t`` belongs to the tumbling window ``[s, s + size)`` with
+  ``s = floor(t/size)*size``, keyed by ``(model, version, s)``; ``size`` is the model's
+  (:class:`~stream.runtime.window_plan.WindowPlan`);
 - the model's watermark is its newest event time seen so far minus the allowed
   lateness; a window closes once the watermark reaches its end;
 - an event is **late** when its window had closed before it arrived (judged against the
   events before it, not against the end of its batch); it is counted and reported in the
   next DriftScore of its (model, version): the first window, at or after the one that
-  was open when it arrived, that closes.
+  was open when it arrived, that closes;
+- a **sliding** window ``[e - sliding, e)`` is the merge of the closed tumbling windows of
+  its (model, version) that start in it; it is produced when the tumbling window ending
+  at ``e`` closes, for every ``e`` on the model's slide (a tumbling window with no event
+  never closes, so the sliding window ending with it is not produced). Closed windows
+  are kept while a future sliding window can need them (at most ``sliding / size`` per
+  model and version), and the commit offset stops at their first event, so a restart's
+  replay rebuilds them (judging each replayed event as it was judged the first time,
+  from the checkpoint's seeds) without emitting them again.
 
 Every rule is decided event by event in partition order (vectorised per batch with a
 running maximum), so the result does not depend on how the stream was cut into batches
@@ -26,8 +35,10 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.runtime.checkpoint import Checkpoint
+from stream.runtime.window_plan import WindowPlan, WindowSizes
 
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 S = TypeVar("S")
 _SEP = "\x1f"
 _NO_TIME = np.iinfo(np.int64).min // 2
@@ -51,6 +62,31 @@ class OpenWindow(Generic[S]):
     first_offset: int
     last_offset: int
     events: int = 0
+    #: The model's newest event time before this window's first event (replay seed).
+    seed: int = _NO_TIME
+    #: Closed before the checkpoint it was replayed from: rebuilt for the sliding
+    #: windows that still need it, never emitted again.
+    restored: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SlidingWindow(Generic[S]):
+    """A sliding window: the closed tumbling windows' states it merges, oldest first.
+
+    ``late_event_count`` is that of the tumbling window whose close produced it (late
+    events are reported once per window kind, not once per overlapping window).
+    """
+
+    key: WindowKey
+    end_ms: int
+    parts: list[S]
+    first_offset: int
+    last_offset: int
+    events: int
+    late_event_count: int
+    #: The merged tumbling windows' keys and (first, last) offsets, oldest first.
+    keys: list[WindowKey] = field(default_factory=list)
+    ranges: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +100,8 @@ class ClosedWindow(Generic[S]):
     last_offset: int
     events: int
     late_event_count: int
+    #: The sliding window this close completes, if one ends here.
+    sliding: SlidingWindow[S] | None = None
 
 
 @dataclass(slots=True)
@@ -76,38 +114,66 @@ class Ingested(Generic[S]):
 
 
 class PartitionWindows(Generic[S]):
-    """Open windows, watermarks and unreported late events of one input partition.
+    """Open and kept windows, watermarks and unreported late events of one partition.
 
-    :param size_ms: window length.
+    :param plan: window sizes per model (an int: tumbling windows of that size for
+        every model, no sliding windows).
     :param lateness_ms: allowed lateness.
     :param new_state: makes the empty state of a new window (a WindowSketch).
     :param checkpoint: restore after a restart: offsets before ``next_offset`` were
-        processed already; events among them whose window is closed are skipped.
+        processed already; events among them are judged as they were then (from the
+        checkpoint's seeds), and those of closed windows are skipped unless a sliding
+        window still needs their window, which is then rebuilt (not emitted).
     """
 
     def __init__(
         self,
-        size_ms: int,
+        plan: WindowPlan | int,
         lateness_ms: int,
         new_state: Callable[[WindowKey], S],
         checkpoint: Checkpoint | None = None,
     ) -> None:
-        if size_ms <= 0 or lateness_ms < 0:
-            raise ValueError(
-                f"size_ms must be > 0 and lateness_ms >= 0, got {size_ms}, {lateness_ms}"
-            )
-        self.size_ms = size_ms
+        if lateness_ms < 0:
+            raise ValueError(f"lateness_ms must be >= 0, got {lateness_ms}")
+        self.plan = plan if isinstance(plan, WindowPlan) else WindowPlan.tumbling_only(plan)
         self.lateness_ms = lateness_ms
         self.new_state = new_state
         self.open: dict[WindowKey, OpenWindow[S]] = {}
-        self.max_time: dict[str, int] = dict(checkpoint.watermarks) if checkpoint else {}
+        #: Closed windows sliding windows may still need, per (model, version), by start.
+        self.kept: dict[tuple[str, str], list[OpenWindow[S]]] = {}
+        self.max_time: dict[str, int] = {}
         self.pending_late: dict[tuple[str, str], list[list[int]]] = {}
+        #: Newest event time per model at the checkpoint (judges what had closed).
+        self.replay_marks: dict[str, int] = dict(checkpoint.watermarks) if checkpoint else {}
+        self.replay_seeds: dict[str, int | None] = {}
+        #: Per model: sliding windows starting before this are incomplete (not produced).
+        self.sliding_from: dict[str, int] = {}
         if checkpoint:
-            for name, entries in checkpoint.late.items():
-                model, version = name.split(_SEP, 1)
-                self.pending_late[(model, version)] = [list(e) for e in entries]
+            self._restore(checkpoint)
         self.replay_until = checkpoint.next_offset if checkpoint else -1
         self.next_offset = checkpoint.next_offset if checkpoint else -1
+        self.position = checkpoint.commit_offset if checkpoint else -1
+
+    def _restore(self, checkpoint: Checkpoint) -> None:
+        for name, entries in checkpoint.late.items():
+            model, version = name.split(_SEP, 1)
+            self.pending_late[(model, version)] = [list(e) for e in entries]
+        self.max_time = dict(checkpoint.watermarks)
+        if checkpoint.seeds is None:  # older checkpoint: closed windows cannot be rebuilt
+            for model, newest in checkpoint.watermarks.items():
+                self.sliding_from[model] = self.plan.sizes(model).start(newest - self.lateness_ms)
+            return
+        self.replay_seeds = dict(checkpoint.seeds)
+        for model, seed in checkpoint.seeds.items():
+            if seed is None:
+                self.max_time.pop(model, None)
+            else:
+                self.max_time[model] = seed
+
+    @property
+    def size_ms(self) -> int:
+        """The default tumbling window length."""
+        return self.plan.default.tumbling_ms
 
     def watermark(self, model: str) -> int | None:
         """The model's watermark (ms), None before its first event."""
@@ -155,6 +221,7 @@ class PartitionWindows(Generic[S]):
         times = np.asarray(times, dtype=np.int64)
         offsets = np.asarray(offsets, dtype=np.int64)
         self.next_offset = max(self.next_offset, int(offsets.max()) + 1)
+        self.position = max(self.position, int(offsets.max()) + 1)
         used, pair_codes = np.unique(np.asarray(pair_codes, dtype=np.int64), return_inverse=True)
         pair_codes = pair_codes.reshape(-1).astype(np.int64)
         present = [pairs[u] for u in used.tolist()]  # only pairs with rows, in code order
@@ -162,19 +229,45 @@ class PartitionWindows(Generic[S]):
         model_index: dict[str, int] = {}
         model_of_pair = np.array([model_index.setdefault(m, len(model_index)) for m in pair_model])
         model_codes = model_of_pair[pair_codes]
-        starts = times - np.mod(times, self.size_ms)
-        before = self._running_max(model_codes, list(model_index), times)
-        closed_at_arrival = starts + self.size_ms <= before - self.lateness_ms
+        names = list(model_index)
+        sizes = np.array([self.plan.sizes(m).tumbling_ms for m in names], dtype=np.int64)
+        row_sizes = sizes[model_codes]
+        starts = times - np.mod(times, row_sizes)
+        before = self._running_max(model_codes, names, times)
+        closed_at_arrival = starts + row_sizes <= before - self.lateness_ms
         replayed = offsets < self.replay_until
         skip = closed_at_arrival & replayed
+        if self.replay_marks and replayed.any():
+            skip |= replayed & ~closed_at_arrival & self._unneeded(model_codes, names, starts)
         late = closed_at_arrival & ~replayed
         out.replayed_skips = int(skip.sum())
         if late.any():
             self._count_late(out, present, pair_codes[late], before[late] - self.lateness_ms)
-        counted = np.flatnonzero(~closed_at_arrival)
+        counted = np.flatnonzero(~(closed_at_arrival | skip))
         if counted.size:
-            self._group(out, present, pair_codes, starts, offsets, counted)
+            self._group(out, present, pair_codes, starts, offsets, counted, row_sizes, before)
         return out
+
+    def _unneeded(self, model_codes: IntArray, names: list[str], starts: IntArray) -> BoolArray:
+        """Rows whose window had closed at the checkpoint and no sliding window needs."""
+        out = np.zeros(len(starts), dtype=bool)
+        for code, model in enumerate(names):
+            mark = self.replay_marks.get(model)
+            if mark is None:
+                continue
+            sizes = self.plan.sizes(model)
+            rows = model_codes == code
+            closed = starts + sizes.tumbling_ms <= mark - self.lateness_ms
+            unneeded = rows & closed
+            if sizes.sliding_ms:
+                unneeded &= starts < sizes.frontier(mark - self.lateness_ms)
+            out |= unneeded
+        return out
+
+    def _closed_at_checkpoint(self, key: WindowKey) -> bool:
+        mark = self.replay_marks.get(key.model)
+        size = self.plan.sizes(key.model).tumbling_ms
+        return mark is not None and key.start_ms + size <= mark - self.lateness_ms
 
     def _running_max(self, model_codes: IntArray, names: list[str], times: IntArray) -> IntArray:
         """Newest event time of the row's model *before* the row (exclusive running max)."""
@@ -194,9 +287,9 @@ class PartitionWindows(Generic[S]):
         codes: IntArray,
         watermarks: IntArray,
     ) -> None:
-        targets = watermarks - np.mod(watermarks, self.size_ms)  # first window still open
-        for code, target in zip(codes.tolist(), targets.tolist(), strict=True):
+        for code, mark in zip(codes.tolist(), watermarks.tolist(), strict=True):
             pair = pairs[code]
+            target = self.plan.sizes(pair[0]).start(mark)  # first window still open
             out.late[pair] = out.late.get(pair, 0) + 1
             entries = self.pending_late.setdefault(pair, [])
             if entries and entries[-1][0] == target:
@@ -212,9 +305,11 @@ class PartitionWindows(Generic[S]):
         starts: IntArray,
         offsets: IntArray,
         rows: IntArray,
+        row_sizes: IntArray,
+        before: IntArray,
     ) -> None:
         base = int(starts[rows].min())
-        slot = (starts[rows] - base) // self.size_ms
+        slot = (starts[rows] - base) // row_sizes[rows]  # one size per pair: a unique slot
         combined = pair_codes[rows] * (int(slot.max()) + 1) + slot
         keys, inverse = np.unique(combined, return_inverse=True)
         order = np.argsort(inverse, kind="stable")
@@ -228,8 +323,9 @@ class PartitionWindows(Generic[S]):
             member_offsets = offsets[members]
             if window is None:
                 window = OpenWindow(
-                    key, self.new_state(key), int(member_offsets.min()), int(member_offsets.max())
-                )
+                    key, self.new_state(key), int(member_offsets.min()), int(member_offsets.max()),
+                    seed=int(before[first]), restored=self._closed_at_checkpoint(key),
+                )  # fmt: skip
                 self.open[key] = window
             else:
                 window.first_offset = min(window.first_offset, int(member_offsets.min()))
@@ -238,28 +334,75 @@ class PartitionWindows(Generic[S]):
             out.groups.append((window, members))
 
     def close_ready(self) -> list[ClosedWindow[S]]:
-        """Remove and return the windows whose end the watermark reached, oldest first."""
+        """Remove and return the windows whose end the watermark reached, oldest first.
+
+        Each closed window is kept while a sliding window may need it; restored
+        windows (rebuilt by a replay) are kept and not returned.
+        """
         ready = [
             w
             for key, w in self.open.items()
-            if key.start_ms + self.size_ms <= self.max_time[key.model] - self.lateness_ms
+            if key.start_ms + self.plan.sizes(key.model).tumbling_ms
+            <= self.max_time[key.model] - self.lateness_ms
         ]
         ready.sort(key=lambda w: w.key)
         closed: list[ClosedWindow[S]] = []
         for w in ready:
             del self.open[w.key]
+            sizes = self.plan.sizes(w.key.model)
+            end = w.key.start_ms + sizes.tumbling_ms
+            if sizes.sliding_ms:
+                self.kept.setdefault((w.key.model, w.key.version), []).append(w)
+            if w.restored:
+                continue
+            late = self._take_late(w.key)
             closed.append(
                 ClosedWindow(
                     key=w.key,
-                    end_ms=w.key.start_ms + self.size_ms,
+                    end_ms=end,
                     state=w.state,
                     first_offset=w.first_offset,
                     last_offset=w.last_offset,
                     events=w.events,
-                    late_event_count=self._take_late(w.key),
+                    late_event_count=late,
+                    sliding=self._sliding(w.key, end, sizes, late),
                 )
             )
+        self._forget_unneeded()
         return closed
+
+    def _sliding(
+        self, key: WindowKey, end: int, sizes: WindowSizes, late: int
+    ) -> SlidingWindow[S] | None:
+        """The sliding window ending at ``end`` (None: none ends there, or incomplete)."""
+        start = end - sizes.sliding_ms
+        if not sizes.ends_sliding(end) or start < self.sliding_from.get(key.model, start):
+            return None
+        parts = [
+            w for w in self.kept.get((key.model, key.version), []) if start <= w.key.start_ms < end
+        ]
+        return SlidingWindow(
+            key=WindowKey(start, key.model, key.version),
+            end_ms=end,
+            parts=[w.state for w in parts],
+            first_offset=min(w.first_offset for w in parts),
+            last_offset=max(w.last_offset for w in parts),
+            events=sum(w.events for w in parts),
+            late_event_count=late,
+            keys=[w.key for w in parts],
+            ranges=[(w.first_offset, w.last_offset) for w in parts],
+        )
+
+    def _forget_unneeded(self) -> None:
+        """Drop kept windows older than any future sliding window can reach."""
+        for pair in list(self.kept):
+            sizes = self.plan.sizes(pair[0])
+            frontier = sizes.frontier(self.max_time[pair[0]] - self.lateness_ms)
+            still = [w for w in self.kept[pair] if w.key.start_ms >= frontier]
+            if still:
+                self.kept[pair] = still
+            else:
+                del self.kept[pair]
 
     def _take_late(self, key: WindowKey) -> int:
         entries = self.pending_late.get((key.model, key.version))
@@ -272,11 +415,23 @@ class PartitionWindows(Generic[S]):
             ]
         return sum(e[1] for e in due)
 
+    def _needed(self) -> list[OpenWindow[S]]:
+        """Windows a restart must rebuild: open ones and kept ones still reachable."""
+        kept = [
+            w
+            for (model, _), ws in self.kept.items()
+            for w in ws
+            if w.key.start_ms
+            >= self.plan.sizes(model).frontier(self.max_time[model] - self.lateness_ms)
+        ]
+        return [*self.open.values(), *kept]
+
     def commit_offset(self) -> int | None:
-        """Where a restart must start: the oldest open window's first event, else next."""
+        """Where a restart must start: the first event of the oldest window it must
+        rebuild (open, or kept for sliding windows), else the next offset."""
         if self.next_offset < 0:
             return None
-        firsts = [w.first_offset for w in self.open.values()]
+        firsts = [w.first_offset for w in self._needed()]
         return min([*firsts, self.next_offset])
 
     def checkpoint(self) -> Checkpoint | None:
@@ -287,4 +442,16 @@ class PartitionWindows(Generic[S]):
         late = {
             f"{m}{_SEP}{v}": [list(e) for e in es] for (m, v), es in self.pending_late.items() if es
         }
-        return Checkpoint(offset, self.next_offset, dict(self.max_time), late)
+        oldest: dict[str, OpenWindow[S]] = {}
+        for w in self._needed():
+            if w.key.model not in oldest or w.first_offset < oldest[w.key.model].first_offset:
+                oldest[w.key.model] = w
+        seeds: dict[str, int | None] = {
+            model: None if w.seed == _NO_TIME else w.seed for model, w in oldest.items()
+        }
+        if self.position < self.replay_until:  # mid-replay: keep seeds not yet re-reached
+            seeds = {**self.replay_seeds, **seeds}
+        newest = dict(self.max_time)
+        for model, mark in self.replay_marks.items():
+            newest[model] = max(mark, newest.get(model, mark))
+        return Checkpoint(offset, self.next_offset, newest, late, seeds)

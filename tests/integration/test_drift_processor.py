@@ -19,6 +19,7 @@ from tests.integration.test_drift_processor_support import (
     event,
     loop_for,
     natural,
+    of_kind,
     produce,
     read_scores,
     running,
@@ -51,8 +52,8 @@ def test_no_drift_then_shift_late_events_and_dead_letters(
 
     loop = loop_for(kafka_settings, profiles, "drift-a", tmp_path / "state")
     with running([loop]):
-        scores = read_scores(kafka_settings, scores_topic, 4)
-    scores.sort(key=natural)
+        both = read_scores(kafka_settings, scores_topic, 8)  # tumbling and sliding
+    scores, sliding = of_kind(both, "tumbling"), of_kind(both, "sliding")
     assert [s["window_start"] for s in scores] == [T0 + w * 60_000 for w in range(4)]
     assert [s["event_count"] for s in scores] == [300] * 4
     assert [s["drifted"] for s in scores] == [False, False, True, True]
@@ -65,6 +66,13 @@ def test_no_drift_then_shift_late_events_and_dead_letters(
     dlq.close()
     assert sorted(v or b"" for v in dead) == sorted([b"not avro", b"\xc3\x01garbage", b""])
     assert loop.stats.dead_letters == 3
+    # Sliding windows (15 min, every minute): the merge of every tumbling window so far.
+    assert [s["window_end"] for s in sliding] == [T0 + w * 60_000 for w in range(1, 5)]
+    assert all(s["window_end"] - s["window_start"] == 900_000 for s in sliding)
+    assert [s["event_count"] for s in sliding] == [300, 600, 900, 1200]
+    assert [s["late_event_count"] for s in sliding] == [0, 2, 0, 0]
+    assert [s["drifted"] for s in sliding] == [False, False, True, True]
+    assert sliding[3]["drift_score"] == scores[3]["drift_score"]  # half shifted: 5 of 30
 
 
 def test_one_and_three_instances_give_identical_drift_scores(
@@ -81,8 +89,8 @@ def test_one_and_three_instances_give_identical_drift_scores(
             shift = 1.5 if (k % 2 and window == 2) else 0.0
             stream += [(model, v) for v in window_events(model, window, 150, rng, shift)]
     stream += [(m, event(m, T0 + 600_000, x[0], names, 5)) for m in models]
-    expected = len(models) * 3
-    results: list[dict[tuple[str, str, int], dict[str, object]]] = []
+    expected = len(models) * 3 * 2  # a tumbling and a sliding record per window
+    results: list[dict[tuple[str, str, str, int], dict[str, object]]] = []
     for run, instances in (("one", 1), ("three", 3)):
         settings = kafka_settings.model_copy(
             update={"topic_prefix": f"{kafka_settings.topic_prefix}{run}."}

@@ -105,11 +105,19 @@ def read_scores(
     return got
 
 
-def loop_for(settings: KafkaSettings, profiles: Path, group: str, state: Path) -> DriftLoop:
+def loop_for(
+    settings: KafkaSettings, profiles: Path, group: str, state: Path, **overrides: Any
+) -> DriftLoop:
+    """A loop on the test broker; ``overrides``: other DriftProcessorSettings fields."""
     return build_drift_loop(
         settings,
         DriftProcessorSettings(
-            group_id=group, state_dir=state, poll_timeout_s=0.2, metrics_port=0, commit_interval_s=0
+            group_id=group,
+            state_dir=state,
+            poll_timeout_s=0.2,
+            metrics_port=0,
+            commit_interval_s=0,
+            **overrides,
         ),
         DriftStatsSettings(reference_path=profiles),
     )
@@ -129,5 +137,12 @@ def running(loops: list[DriftLoop]) -> Iterator[list[DriftLoop]]:
             thread.join(30)
 
 
-def natural(score: dict[str, Any]) -> tuple[str, str, int]:
-    return (score["model_name"], score["model_version"], score["window_start"])
+def natural(score: dict[str, Any]) -> tuple[str, str, str, int]:
+    """(model, version, window kind, window start): a DriftScore's natural key."""
+    kind = score.get("window_kind", "tumbling")
+    return (score["model_name"], score["model_version"], kind, score["window_start"])
+
+
+def of_kind(scores: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The ``kind`` ("tumbling", "sliding") records, sorted by natural key."""
+    return sorted((s for s in scores if s["window_kind"] == kind), key=natural)

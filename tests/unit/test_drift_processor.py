@@ -38,7 +38,7 @@ def test_closed_window_becomes_a_valid_drift_score(tmp_path: Path) -> None:
     assert len(batch.errors) == 1
     processor.process("events", 2, batch, np.arange(len(values), dtype=np.int64))
     (out,) = processor.close_ready()
-    assert out.key == "m" and out.natural_key == ("m", "1", 0)
+    assert out.key == "m" and out.natural_key == ("m", "1", "tumbling", 0)
     assert out.value["event_count"] == 500 and out.value["window_end"] == 60_000
     assert out.value["drifted"] is True and out.value["late_event_count"] == 0
     assert dict(out.headers)[LINEAGE_HEADER] == b"events:2:0-499"

@@ -146,5 +146,7 @@ def test_file_store_keeps_the_checkpoint_matching_the_committed_offset(tmp_path:
 
 
 def test_invalid_sizes_are_refused() -> None:
-    with pytest.raises(ValueError, match="size_ms"):
+    with pytest.raises(ValueError, match="tumbling window must be > 0"):
         PartitionWindows(0, 0, lambda key: [])
+    with pytest.raises(ValueError, match="lateness_ms"):
+        PartitionWindows(SIZE, -1, lambda key: [])

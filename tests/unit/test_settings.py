@@ -65,3 +65,48 @@ def test_drift_reference_path_reads_both_names(monkeypatch: pytest.MonkeyPatch) 
     assert str(DriftStatsSettings().reference_path) == "/refs/shared.csv"
     monkeypatch.setenv("DRIFTLINE_DRIFT_REFERENCE_PATH", "/refs/profile.json")
     assert str(DriftStatsSettings().reference_path) == "/refs/profile.json"
+
+
+def test_drift_window_sizes_per_model_from_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stream.runtime.window_plan import WindowSizes
+    from stream.settings import DriftProcessorSettings
+
+    monkeypatch.setenv(
+        "DRIFTLINE_DRIFT_WINDOWS",
+        '{"fraud": {"tumbling": 30, "sliding": 600}, "b": {"sliding": 0}}',
+    )
+    plan = DriftProcessorSettings().window_plan()
+    assert plan.sizes("anyone") == WindowSizes(60_000, 900_000, 60_000)
+    assert plan.sizes("fraud") == WindowSizes(30_000, 600_000, 60_000)
+    assert plan.sizes("b") == WindowSizes(60_000, 0, 60_000)
+
+
+@pytest.mark.parametrize(
+    ("windows", "where"),
+    [
+        ('{"fraud": {"tumbling": 60, "sliding": 100}}', "DRIFTLINE_DRIFT_WINDOWS['fraud']"),
+        ('{"fraud": {"tumbling": 60, "slide": 1200}}', "must not exceed the sliding window"),
+        ('{"fraud": {"tumblng": 60}}', "fraud.tumblng"),
+        ('{"fraud": {"tumbling": -5}}', "fraud.tumbling"),
+        ('["fraud"]', "windows"),
+    ],
+)
+def test_bad_drift_window_sizes_name_the_model_and_rule(
+    monkeypatch: pytest.MonkeyPatch, windows: str, where: str
+) -> None:
+    from stream.settings import DriftProcessorSettings
+
+    monkeypatch.setenv("DRIFTLINE_DRIFT_WINDOWS", windows)
+    with pytest.raises(ValidationError) as info:
+        DriftProcessorSettings()
+    assert where in str(info.value)
+
+
+def test_global_sliding_size_must_be_whole_tumbling_windows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stream.settings import DriftProcessorSettings
+
+    monkeypatch.setenv("DRIFTLINE_DRIFT_SLIDING_S", "90")
+    with pytest.raises(ValidationError, match=r"SLIDING_S.*whole number of tumbling windows"):
+        DriftProcessorSettings()
