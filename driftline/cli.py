@@ -16,6 +16,7 @@ from driftline.reference_cli import reference_app
 from driftline.report_cli import report
 from driftline.settings import StackSettings
 from driftline.stack import LocalStack, StopRequested
+from driftline.status import status
 from driftline.tail import topic_app
 from driftline.train import train
 from schemas.admin import ensure_topics, make_admin, wait_for_broker
@@ -38,6 +39,7 @@ app.add_typer(reference_app, name="reference")
 app.command("train")(train)
 app.command("rollback")(rollback)
 app.command("report")(report)
+app.command("status")(status)
 
 console = Console()
 err_console = Console(stderr=True)
