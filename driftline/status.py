@@ -24,9 +24,9 @@ from rich.table import Table
 from schemas.codec import Codec, make_codec
 from schemas.exceptions import DecodeError
 from schemas.kafka_config import consumer_config
+from schemas.rollout_state import RolloutState, RolloutStore
 from schemas.settings import KafkaSettings, RedisSettings
 from schemas.topics import DRIFT_SCORES
-from serving.rollout import RolloutState, RolloutStore
 
 Key = tuple[str, str, str]  # model, version, window kind
 

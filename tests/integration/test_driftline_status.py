@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 from driftline.cli import app
 from schemas.codec import SingleObjectCodec
 from schemas.kafka_config import producer_config
+from schemas.rollout_state import RolloutState, RolloutStore
 from schemas.settings import KafkaSettings
 from schemas.topics import DRIFT_SCORES
-from serving.rollout import RolloutState, RolloutStore
 from tests.records_factory import samples
 
 T = 1_764_000_000_000
@@ -121,4 +121,3 @@ def test_status_without_a_broker_says_where_it_looked(monkeypatch: pytest.Monkey
     result = CliRunner().invoke(app, ["status", "--timeout", "1"])
     assert result.exit_code == 1
     assert "cannot read" in result.output and "127.0.0.1:1" in result.output
-
