@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import signal
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
-from prometheus_client import start_http_server
 
+from driftline.processor_run import configure_logging, run_until_signalled
 from schemas.exceptions import DriftlineError
 from schemas.settings import KafkaSettings
 from stream.drift_app import build_drift_loop
@@ -27,9 +24,7 @@ def run(
     ] = None,
 ) -> None:
     """Score InferenceEvents into DriftScores until SIGINT/SIGTERM, then commit and close."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     settings = DriftProcessorSettings()
     stats = DriftStatsSettings()
     if reference is not None:
@@ -45,18 +40,10 @@ def run(
         typer.echo(f"cannot start the drift processor: {exc}", err=True)
         raise typer.Exit(1) from None
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        loop.stop()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.metrics_host)
-    typer.echo(
-        f"drift processor: {loop.input_topic} -> {loop.output_topic} (group {settings.group_id})"
-    )
-    stats_out = loop.run()
-    typer.echo(
-        f"stopped: {stats_out.messages} events, {stats_out.outputs} DriftScores, "
-        f"{stats_out.dead_letters} dead letters, {stats_out.commits} commits"
+    run_until_signalled(
+        loop,
+        name="drift processor",
+        group_id=settings.group_id,
+        metrics_port=settings.metrics_port,
+        metrics_host=settings.metrics_host,
     )

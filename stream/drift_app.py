@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from confluent_kafka import Consumer, Producer
 
+from schemas.catalog import DRIFT_SCORE
 from schemas.codec import make_codec
 from schemas.dead_letters import DeadLetterRouter
 from schemas.kafka_config import consumer_config, producer_config
@@ -63,6 +64,7 @@ def build_drift_loop(
         producer,
         processor,
         codec,
+        record_type=DRIFT_SCORE,
         input_topic=INFERENCE_EVENTS.prefixed(prefix).name,
         output_topic=DRIFT_SCORES.prefixed(prefix).name,
         dead_letters=dead_letters,

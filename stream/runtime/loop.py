@@ -1,16 +1,19 @@
-"""The Kafka loop of the drift processor: consume, decode, count, emit, flush, commit.
+"""The Kafka loop of a windowed processor: consume, decode, count, emit, flush, commit.
 
 One iteration::
 
     consume(num_messages=N) -> per partition: decode_inference_batch -> dead letters
-    -> DriftProcessor.process -> close_ready -> produce DriftScores
-    -> flush (scores and dead letters acknowledged) -> commit checkpoints
+    -> processor.process -> close_ready -> produce outputs (DriftScores, SloWindows)
+    -> flush (outputs and dead letters acknowledged) -> commit checkpoints
 
-Offsets are committed only after the DriftScores (and dead letters) of everything
+Offsets are committed only after the outputs (and dead letters) of everything
 before them are acknowledged, and they stop at the first event of the oldest open
 window; a restart replays from there and rebuilds the open windows (see
 ``stream/runtime/checkpoint.py``). Delivery is at-least-once: a crash between a flush
 and its commit re-emits the same windows, identical and under the same natural key.
+
+The loop knows nothing of drift or SLOs: any :class:`WindowedProcessor` (the drift
+processor, the SLO processor) and the record type its outputs are encoded as.
 """
 
 from __future__ import annotations
@@ -19,22 +22,55 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from schemas.catalog import DRIFT_SCORE
 from schemas.codec import Codec
 from schemas.dead_letters import DeadLetterRouter
 from schemas.exceptions import DeliveryError
-from schemas.inference_batch import decode_inference_batch
-from stream.drift_processor import DriftOutput, DriftProcessor
+from schemas.inference_batch import InferenceBatch, decode_inference_batch
 from stream.exceptions import CheckpointError
 from stream.runtime.checkpoint import Checkpoint, FileCheckpointStore
 from stream.runtime.feedback import FeedbackReader
 
 log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, str | bytes | None]]
+
+
+class WindowOutput(Protocol):
+    """One record to produce when a window closes (a DriftOutput, an SloOutput)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def value(self) -> dict[str, Any]: ...
+    @property
+    def headers(self) -> Headers: ...
+
+
+class WindowedProcessor(Protocol):
+    """What the loop drives: per-partition windows fed decoded batches, closed by watermark.
+
+    Implemented by :class:`stream.drift_processor.DriftProcessor` and
+    :class:`stream.slo_processor.SloProcessor`; both keep a
+    :class:`~stream.runtime.windows.PartitionWindows` per assigned partition.
+    """
+
+    @property
+    def partitions(self) -> Mapping[tuple[str, int], object]: ...
+    def assign(self, topic: str, partition: int, checkpoint: Checkpoint | None) -> None: ...
+    def revoke(self, topic: str, partition: int) -> None: ...
+    def checkpoint(self, topic: str, partition: int) -> Checkpoint | None: ...
+    def process(
+        self, topic: str, partition: int, batch: InferenceBatch, offsets: npt.NDArray[np.int64]
+    ) -> None: ...
+    def close_ready(self) -> Sequence[WindowOutput]: ...
 
 
 @dataclass
@@ -48,12 +84,13 @@ class LoopStats:
     restored: dict[int, str] = field(default_factory=dict)
 
 
-class DriftLoop:
-    """Run a :class:`DriftProcessor` on a subscribed consumer until :meth:`stop`.
+class ProcessorLoop:
+    """Run a :class:`WindowedProcessor` on a subscribed consumer until :meth:`stop`.
 
     :param consumer: built with :func:`schemas.kafka_config.consumer_config`.
     :param producer: built with :func:`schemas.kafka_config.producer_config`; carries
-        DriftScores and dead letters.
+        the outputs and dead letters.
+    :param record_type: the Avro record type outputs are encoded as (``DriftScore``).
     :param store: local checkpoint copies, for brokers that drop commit metadata.
     :param feedback: FeedbackEvents for the processor's join (read after each
         batch of InferenceEvents, before windows close); None: no join.
@@ -63,9 +100,10 @@ class DriftLoop:
         self,
         consumer: Consumer,
         producer: Producer,
-        processor: DriftProcessor,
+        processor: WindowedProcessor,
         codec: Codec,
         *,
+        record_type: str,
         input_topic: str,
         output_topic: str,
         dead_letters: DeadLetterRouter,
@@ -80,6 +118,7 @@ class DriftLoop:
         self.producer = producer
         self.processor = processor
         self.codec = codec
+        self.record_type = record_type
         self.input_topic = input_topic
         self.output_topic = output_topic
         self.dead_letters = dead_letters
@@ -165,8 +204,8 @@ class DriftLoop:
         self.stats.dead_letters += len(batch.errors)
         self.processor.process(self.input_topic, partition, batch, offsets)
 
-    def _produce(self, output: DriftOutput) -> None:
-        value = self.codec.encode(DRIFT_SCORE, output.value)
+    def _produce(self, output: WindowOutput) -> None:
+        value = self.codec.encode(self.record_type, output.value)
         while True:
             try:
                 self.producer.produce(
@@ -195,10 +234,10 @@ class DriftLoop:
             checkpoint = self.processor.checkpoint(self.input_topic, partition)
             if checkpoint is not None:
                 offsets.append(self._offset(partition, checkpoint))
-        self.dead_letters.flush()  # same producer: flushes the DriftScores too
+        self.dead_letters.flush()  # same producer: flushes the outputs too
         if self._delivery_errors:
             errors, self._delivery_errors = self._delivery_errors, []
-            raise DeliveryError(f"DriftScores refused by {self.output_topic}: {errors[:5]}")
+            raise DeliveryError(f"{self.record_type}s refused by {self.output_topic}: {errors[:5]}")
         if offsets:
             self.consumer.commit(offsets=offsets, asynchronous=False)
             self.stats.commits += 1
@@ -272,3 +311,7 @@ class DriftLoop:
         for tp in partitions:
             self.processor.revoke(self.input_topic, tp.partition)
             self._to_restore.discard(tp.partition)
+
+
+#: The drift processor's loop (the name it had before the loop served the SLO processor too).
+DriftLoop = ProcessorLoop

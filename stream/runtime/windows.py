@@ -46,7 +46,11 @@ _NO_TIME = np.iinfo(np.int64).min // 2
 
 @dataclass(frozen=True, slots=True, order=True)
 class WindowKey:
-    """The natural key of a window and of its DriftScore."""
+    """The natural key of a window and of its output record.
+
+    ``version`` is the second part of the key: the model version for the drift
+    processor, the variant (baseline, canary, shadow) for the SLO processor.
+    """
 
     start_ms: int
     model: str
