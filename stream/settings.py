@@ -235,3 +235,89 @@ class DriftProcessorSettings(BaseSettings):
                     f"{sliding} s, slide {slide} s): {exc}"
                 ) from None
         return WindowPlan(default, per_model)
+
+
+class SloSettings(BaseSettings):
+    """The SLO processor (``driftline slo run``): windows, SLO targets, burn-rate rules.
+
+    Env prefix ``DRIFTLINE_SLO_``. The burn-rate rules follow the Google SRE workbook
+    (chapter 5, "Alerting on SLOs"): a rule fires when the error budget burns at or above
+    ``budget_share * period / long_window`` over both its long and its short look-back
+    window. With the defaults (30-day period) that is 14.4x over 1 h and 5 min (page: 2 %
+    of the month's budget in an hour) and 6x over 6 h and 30 min (ticket: 5 % in six
+    hours). ``docs/slo.md`` explains each value and how to tune it.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_SLO_", frozen=True, extra="ignore")
+
+    window_s: float = Field(
+        default=60.0, gt=0, description="Tumbling event-time window length, seconds."
+    )
+    allowed_lateness_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="Watermark = newest event time of the model minus this; a window "
+        "closes when the watermark passes its end.",
+    )
+    relative_accuracy: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="Relative error bound of the latency quantiles (DDSketch alpha).",
+    )
+    availability_target: float = Field(
+        default=0.999, gt=0, lt=1, description="Share of requests without a server error."
+    )
+    latency_target: float = Field(
+        default=0.99,
+        gt=0,
+        lt=1,
+        description="Share of requests answered in at most latency_threshold_ms.",
+    )
+    latency_threshold_ms: float = Field(
+        default=1000.0, gt=0, description="The latency SLO's threshold, milliseconds."
+    )
+    period_days: float = Field(
+        default=30.0, gt=0, description="The SLO period the error budget is spread over."
+    )
+    page_budget_share: float = Field(
+        default=0.02,
+        gt=0,
+        le=1,
+        description="Page when this share of the period's budget burns in page_long_window_s.",
+    )
+    page_long_window_s: int = Field(default=3600, gt=0, description="Page rule, long window.")
+    page_short_window_s: int = Field(default=300, gt=0, description="Page rule, short window.")
+    ticket_budget_share: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="Ticket when this share of the budget burns in ticket_long_window_s.",
+    )
+    ticket_long_window_s: int = Field(
+        default=6 * 3600, gt=0, description="Ticket rule, long window."
+    )
+    ticket_short_window_s: int = Field(default=1800, gt=0, description="Ticket rule, short window.")
+    group_id: str = Field(default="driftline-slo", min_length=1, description="Consumer group.")
+    batch_size: int = Field(
+        default=5000, ge=1, description="Messages per consume() call (one vectorised batch)."
+    )
+    poll_timeout_s: float = Field(
+        default=0.5, gt=0, description="Longest wait of one consume() call, seconds."
+    )
+    commit_interval_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="Commit at least this often when no window closed (0: every batch).",
+    )
+    metrics_port: int = Field(
+        default=9104, ge=0, le=65535, description="Prometheus /metrics port (0: not served)."
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address the /metrics server binds (loopback)."
+    )
+    state_dir: Path | None = Field(
+        default=Path("data/slo-state"),
+        description="Local copy of each partition's checkpoint, used when the broker "
+        "drops offset-commit metadata (the embedded broker does); empty: none.",
+    )
