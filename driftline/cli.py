@@ -15,6 +15,7 @@ from driftline.drift_cli import drift_app
 from driftline.reference_cli import reference_app
 from driftline.report_cli import report
 from driftline.settings import StackSettings
+from driftline.slo_cli import slo_app
 from driftline.stack import LocalStack, StopRequested
 from driftline.status import status
 from driftline.tail import topic_app
@@ -35,6 +36,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(topic_app, name="topic")
 app.add_typer(drift_app, name="drift")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(slo_app, name="slo")
 app.add_typer(reference_app, name="reference")
 app.command("train")(train)
 app.command("rollback")(rollback)

@@ -4,8 +4,9 @@ Starts what is not configured externally (broker, Redis), waits until each is he
 creates every declared topic, trains the baseline when no champion exists (writing its
 drift reference profile under ``<data_dir>/profiles``; serving itself never trains),
 starts the prediction API (``python -m serving``), then the drift processor
-(``python -m driftline drift run``) on those profiles, prints where everything listens,
-and on SIGINT/SIGTERM stops everything in reverse order. A Kafka or Redis given through
+(``python -m driftline drift run``) on those profiles and the SLO processor
+(``python -m driftline slo run``), prints where everything listens, and on
+SIGINT/SIGTERM stops everything in reverse order. A Kafka or Redis given through
 ``DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS`` / ``DRIFTLINE_REDIS_URL`` is used as is.
 """
 
@@ -28,7 +29,7 @@ from schemas.admin import ensure_topics, make_admin, wait_for_broker
 from schemas.settings import DataSettings, KafkaSettings, RedisSettings
 from schemas.topics import all_topics
 from serving.settings import ServingSettings
-from stream.settings import DriftProcessorSettings
+from stream.settings import DriftProcessorSettings, SloSettings
 
 #: Seconds serving gets to become healthy: imports and loading the champion from MLflow.
 SERVING_STARTUP_S = 120.0
@@ -55,6 +56,7 @@ class LocalStack:
     redis: RedisSettings = field(default_factory=RedisSettings)
     serving: ServingSettings = field(default_factory=ServingSettings)
     drift: DriftProcessorSettings = field(default_factory=DriftProcessorSettings)
+    slo: SloSettings = field(default_factory=SloSettings)
     endpoints: list[Endpoint] = field(default_factory=list)
     topics_created: list[str] = field(default_factory=list)
     champion_version: str | None = None
@@ -69,6 +71,7 @@ class LocalStack:
             self._ensure_champion()
             self._start_serving()
             self._start_drift_processor()
+            self._start_slo_processor()
         except BaseException:
             self.stop()
             raise
@@ -157,29 +160,51 @@ class LocalStack:
         Started after serving, so the champion's profile file exists before the processor
         first looks for it (it caches "no profile" answers until restarted).
         """
-        port = choose_port(self.drift.metrics_port)
         data_dir = self.stack.data_dir.resolve()
+        self._start_processor(
+            "drift-processor",
+            "drift",
+            self.drift.metrics_port,
+            {
+                "DRIFTLINE_DRIFT_REFERENCE_PATH": str(data_dir / "profiles"),
+                "DRIFTLINE_DRIFT_STATE_DIR": str(data_dir / "drift-state"),
+            },
+        )
+
+    def _start_slo_processor(self) -> None:
+        """``driftline slo run``: SloWindows and burn rates; healthy when /metrics answers."""
+        data_dir = self.stack.data_dir.resolve()
+        self._start_processor(
+            "slo-processor",
+            "slo",
+            self.slo.metrics_port,
+            {"DRIFTLINE_SLO_STATE_DIR": str(data_dir / "slo-state")},
+        )
+
+    def _start_processor(
+        self, name: str, command: str, metrics_port: int, env_extra: dict[str, str]
+    ) -> None:
+        """``python -m driftline <command> run`` with its metrics on a free port near
+        ``metrics_port`` (env ``DRIFTLINE_<COMMAND>_METRICS_PORT``)."""
+        port = choose_port(metrics_port)
         env = {
             **self.child_env(),
-            "DRIFTLINE_DATA_DIR": str(data_dir),
-            "DRIFTLINE_DRIFT_REFERENCE_PATH": str(data_dir / "profiles"),
-            "DRIFTLINE_DRIFT_METRICS_PORT": str(port),
-            "DRIFTLINE_DRIFT_STATE_DIR": str(data_dir / "drift-state"),
+            "DRIFTLINE_DATA_DIR": str(self.stack.data_dir.resolve()),
+            f"DRIFTLINE_{command.upper()}_METRICS_PORT": str(port),
+            **env_extra,
         }
         if self.kafka.topic_prefix:
             env["DRIFTLINE_KAFKA_TOPIC_PREFIX"] = self.kafka.topic_prefix
         url = f"http://{LOOPBACK}:{port}/metrics"
         proc = ManagedProcess(
-            name="drift-processor",
-            argv=[sys.executable, "-m", "driftline", "drift", "run"],
-            log_path=self.stack.log_dir / "drift-processor.log",
+            name=name,
+            argv=[sys.executable, "-m", "driftline", command, "run"],
+            log_path=self.stack.log_dir / f"{name}.log",
             health=lambda: _http_ok(url),
             env=env,
         )
         took = self._launch(proc)
-        self.endpoints.append(
-            Endpoint("drift-processor", url, "embedded", proc.pid, took, str(proc.log_path))
-        )
+        self.endpoints.append(Endpoint(name, url, "embedded", proc.pid, took, str(proc.log_path)))
 
     def _launch(self, proc: ManagedProcess, timeout_s: float | None = None) -> float:
         self._processes.append(proc)
@@ -207,7 +232,7 @@ class LocalStack:
 
 
 def _http_ok(url: str) -> bool:
-    """True when ``url`` answers 200 (serving's /health, the drift processor's /metrics)."""
+    """True when ``url`` answers 200 (serving's /health, the processors' /metrics)."""
     try:
         return httpx.get(url, timeout=1.0).status_code == 200
     except httpx.HTTPError:

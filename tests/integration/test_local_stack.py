@@ -107,10 +107,17 @@ def test_make_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert metrics.status_code == 200, metrics.text
         assert "driftline_drift_" in metrics.text
         drift_port = int(drift.group(2))
+        # The SLO processor runs next to it; its metrics answer too.
+        slo = re.search(r"slo-processor\W+(http://[\d.]+:(\d+)/metrics)", text)
+        assert slo, text
+        metrics = httpx.get(slo.group(1), timeout=10)
+        assert metrics.status_code == 200, metrics.text
+        assert "driftline_slo_" in metrics.text
+        slo_port = int(slo.group(2))
         assert (tmp_path / "profiles" / "breast-cancer-classifier" / "1.json").is_file()
         servers = [p for p in psutil.Process(pid).children(recursive=True) if p.name() != "bash"]
-        # launcher, broker, redis, serving, drift processor
-        assert len(servers) >= 5, [p.name() for p in servers]
+        # launcher, broker, redis, serving, drift processor, SLO processor
+        assert len(servers) >= 6, [p.name() for p in servers]
         # Every server of the local stack listens on loopback only.
         listening = [
             (proc.name(), conn.laddr)
@@ -138,6 +145,7 @@ def test_make_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
     # The metrics server closes each HTTP connection itself, so its port sits in TIME_WAIT
     # for a minute and cannot be bound without SO_REUSEADDR; freed means nobody listens.
     assert not accepts_connections(drift_port)
+    assert not accepts_connections(slo_port)
 
 
 def test_external_kafka_is_used_as_is(
@@ -151,10 +159,12 @@ def test_external_kafka_is_used_as_is(
         redis=RedisSettings(),
     )
     with stack:
-        kafka, redis_ep, serving_ep, drift_ep = stack.endpoints
+        kafka, redis_ep, serving_ep, drift_ep, slo_ep = stack.endpoints
         assert (serving_ep.name, serving_ep.origin) == ("serving", "embedded")
         assert (drift_ep.name, drift_ep.origin) == ("drift-processor", "embedded")
         assert httpx.get(drift_ep.address, timeout=10).status_code == 200
+        assert (slo_ep.name, slo_ep.origin) == ("slo-processor", "embedded")
+        assert httpx.get(slo_ep.address, timeout=10).status_code == 200
         assert (kafka.origin, kafka.pid) == ("external", None)
         assert kafka.address == kafka_settings.bootstrap_servers
         assert redis_ep.origin == "embedded"
@@ -170,7 +180,7 @@ def test_external_redis_is_not_started(kafka_settings: KafkaSettings, tmp_path: 
     stack = LocalStack(stack=StackSettings(data_dir=tmp_path), kafka=kafka_settings, redis=external)
     with stack:
         origins = [e.origin for e in stack.endpoints]
-        assert origins == ["external", "external", "embedded", "embedded"]
+        assert origins == ["external", "external", "embedded", "embedded", "embedded"]
         assert stack.endpoints[1].address == "redis://user:***@127.0.0.1:1/0"
 
 
