@@ -24,7 +24,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +35,7 @@ from schemas.dead_letters import DeadLetterRouter
 from schemas.exceptions import DeliveryError
 from schemas.inference_batch import InferenceBatch, decode_inference_batch
 from stream.exceptions import CheckpointError
+from stream.feedback_join import Label
 from stream.runtime.checkpoint import Checkpoint, FileCheckpointStore
 from stream.runtime.feedback import FeedbackReader
 
@@ -71,6 +72,13 @@ class WindowedProcessor(Protocol):
         self, topic: str, partition: int, batch: InferenceBatch, offsets: npt.NDArray[np.int64]
     ) -> None: ...
     def close_ready(self) -> Sequence[WindowOutput]: ...
+
+
+@runtime_checkable
+class JoinsFeedback(Protocol):
+    """A processor that also joins FeedbackEvents (the drift processor)."""
+
+    def feedback(self, labels: list[Label]) -> None: ...
 
 
 @dataclass
@@ -127,6 +135,8 @@ class ProcessorLoop:
         self.batch_size = batch_size
         self.poll_timeout_s = poll_timeout_s
         self.commit_interval_s = commit_interval_s
+        if feedback is not None and not isinstance(processor, JoinsFeedback):
+            raise TypeError(f"{type(processor).__name__} does not join FeedbackEvents")
         self.feedback = feedback
         self.stats = LoopStats()
         self._stopping = threading.Event()
@@ -183,7 +193,7 @@ class ProcessorLoop:
         for partition, batch in by_partition.items():
             self._process(partition, batch)
         labels = 0
-        if self.feedback is not None:
+        if self.feedback is not None and isinstance(self.processor, JoinsFeedback):
             read = self.feedback.read(self.batch_size)
             labels = len(read)
             self.processor.feedback(read)
