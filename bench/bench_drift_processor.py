@@ -7,7 +7,11 @@ of ~10,000 events) into the embedded broker, then, alternating, 3 times each:
 - processor: the real :class:`~stream.runtime.loop.DriftLoop` step (consume, decode,
   windows, sketch update, close, score, produce DriftScores, flush, commit), with the
   default sliding windows (15 min every minute: a second DriftScore per close, merged
-  from the kept tumbling sketches) and without them (``sliding_s=0``).
+  from the kept tumbling sketches) and without them (``sliding_s=0``), both without
+  the feedback join;
+- processor + feedback: the default (sliding) processor with the feedback join on and
+  100,000 FeedbackEvents (labels for half the predictions) preloaded on the feedback
+  topic, read and joined in the same steps.
 
 The process is pinned to one CPU (librdkafka's threads too). Medians of events/s.
 """
@@ -26,10 +30,11 @@ from confluent_kafka import Consumer, TopicPartition
 from driftline.embedded import broker_process
 from driftline.ports import free_port
 from schemas.admin import ensure_topics, make_admin
+from schemas.catalog import FEEDBACK_EVENT
 from schemas.inference_batch import decode_inference_batch
 from schemas.kafka_config import consumer_config
 from schemas.settings import KafkaSettings
-from schemas.topics import DEAD_LETTERS, DRIFT_SCORES, INFERENCE_EVENTS
+from schemas.topics import DEAD_LETTERS, DRIFT_SCORES, INFERENCE_EVENTS, INFERENCE_FEEDBACK
 from tests.integration.test_drift_processor_support import (
     CODEC,
     loop_for,
@@ -54,6 +59,28 @@ def _preload(settings: KafkaSettings, topic: str) -> None:
     produce(settings, topic, records)
 
 
+def _preload_feedback(settings: KafkaSettings, topic: str) -> int:
+    """Labels for every other prediction of :func:`_preload` (same request ids)."""
+    rng = np.random.default_rng(1)
+    records: list[tuple[str, bytes]] = []
+    for w in range(EVENTS // len(MODELS) // PER_WINDOW):
+        for m in MODELS:
+            for i in range(0, PER_WINDOW, 2):
+                request_id = f"r-{m}-{w * 100_000 + i}"
+                value = {
+                    "feedback_id": f"f-{request_id}",
+                    "request_id": request_id,
+                    "model_name": m,
+                    "model_version": None,
+                    "label": float(rng.integers(0, 2)),
+                    "event_time": 0,
+                    "source": "bench",
+                }
+                records.append((request_id, CODEC.encode(FEEDBACK_EVENT, value)))
+    produce(settings, topic, records)
+    return len(records)
+
+
 def _raw(settings: KafkaSettings, topic: str, group: str) -> float:
     consumer = Consumer(consumer_config(settings, group))
     consumer.assign([TopicPartition(topic, p, 0) for p in range(INFERENCE_EVENTS.partitions)])
@@ -73,20 +100,31 @@ def _raw(settings: KafkaSettings, topic: str, group: str) -> float:
 
 
 def _processor(
-    settings: KafkaSettings, profiles: Path, state: Path, group: str, sliding_s: float = 900.0
-) -> tuple[float, int]:
-    loop = loop_for(settings, profiles, group, state, sliding_s=sliding_s)
+    settings: KafkaSettings,
+    profiles: Path,
+    state: Path,
+    group: str,
+    sliding_s: float = 900.0,
+    feedback: bool = False,
+) -> tuple[float, int, int]:
+    """Events/s, DriftScores and labels read of one run (join on when ``feedback``)."""
+    loop = loop_for(settings, profiles, group, state, sliding_s=sliding_s, feedback_join=feedback)
     loop.commit_interval_s = 1.0
     loop.consumer.assign(
         [TopicPartition(loop.input_topic, p, 0) for p in range(INFERENCE_EVENTS.partitions)]
     )
+    if loop.feedback is not None:
+        loop.feedback.start()
     start = time.perf_counter()
     while loop.stats.messages < EVENTS:
         loop.step()
     elapsed = time.perf_counter() - start
     outputs = loop.stats.outputs
+    joined = 0 if loop.feedback is None else loop.feedback.read_count
     loop.consumer.close()
-    return EVENTS / elapsed, outputs
+    if loop.feedback is not None:
+        loop.feedback.close()
+    return EVENTS / elapsed, outputs, joined
 
 
 def main() -> None:
@@ -100,34 +138,48 @@ def main() -> None:
         try:
             broker.wait_healthy(30)
             settings = KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}", topic_prefix="bench.")
-            specs = [s.prefixed("bench.") for s in (INFERENCE_EVENTS, DRIFT_SCORES, DEAD_LETTERS)]
+            specs = [
+                s.prefixed("bench.")
+                for s in (INFERENCE_EVENTS, DRIFT_SCORES, DEAD_LETTERS, INFERENCE_FEEDBACK)
+            ]
             ensure_topics(make_admin(settings), specs)
             t = time.perf_counter()
             _preload(settings, specs[0].name)
-            print(f"preloaded {EVENTS:,} events in {time.perf_counter() - t:.1f} s")
+            labels = _preload_feedback(settings, specs[3].name)
+            print(
+                f"preloaded {EVENTS:,} events, {labels:,} labels in {time.perf_counter() - t:.1f} s"
+            )
             profiles = write_profiles(root / "profiles", list(MODELS))
-            raw, proc, tumbling, outs, outs_t = [], [], [], 0, 0
+            raw, proc, tumbling, fed, outs, outs_t, read = [], [], [], [], 0, 0, 0
             for i in range(REPEATS):
                 raw.append(_raw(settings, specs[0].name, f"raw-{i}"))
-                rate, outs = _processor(settings, profiles, root / f"state-{i}", f"proc-{i}")
+                rate, outs, _ = _processor(settings, profiles, root / f"state-{i}", f"proc-{i}")
                 proc.append(rate)
-                rate, outs_t = _processor(
+                rate, outs_t, _ = _processor(
                     settings, profiles, root / f"state-t{i}", f"tumbling-{i}", sliding_s=0
                 )
                 tumbling.append(rate)
+                rate, _, read = _processor(
+                    settings, profiles, root / f"state-f{i}", f"fed-{i}", feedback=True
+                )
+                fed.append(rate)
         finally:
             broker.stop()
     r, p, t = statistics.median(raw), statistics.median(proc), statistics.median(tumbling)
+    f = statistics.median(fed)
     print(f"{'path (1 core, median of ' + str(REPEATS) + ')':<44}{'events/s':>12}")
     print(f"{'raw consume + batch decode':<44}{r:>12,.0f}")
     print(f"{'drift processor, tumbling + sliding':<44}{p:>12,.0f}")
     print(f"{'drift processor, tumbling only':<44}{t:>12,.0f}")
+    print(f"{'drift processor + feedback join':<44}{f:>12,.0f}")
     print(f"{'processor / raw':<44}{p / r:>12.2f}")
     print(f"{'with sliding / without':<44}{p / t:>12.2f}")
+    print(f"{'with feedback join / without':<44}{f / p:>12.2f}")
     print(
-        f"DriftScores per run: {outs} with sliding, {outs_t} without; runs raw "
-        f"{[round(x) for x in raw]}, with {[round(x) for x in proc]}, "
-        f"without {[round(x) for x in tumbling]}"
+        f"DriftScores per run: {outs} with sliding, {outs_t} without; labels read by the "
+        f"last join run: {read:,}; runs raw {[round(x) for x in raw]}, with sliding "
+        f"{[round(x) for x in proc]}, without {[round(x) for x in tumbling]}, with join "
+        f"{[round(x) for x in fed]}"
     )
 
 

@@ -27,7 +27,7 @@ from typing import Any, Final, Protocol
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 
-from schemas.catalog import INFERENCE_EVENT, Catalog, SchemaVersion, load_catalog
+from schemas.catalog import FEEDBACK_EVENT, INFERENCE_EVENT, Catalog, SchemaVersion, load_catalog
 from schemas.exceptions import (
     BadMagicError,
     DecodeError,
@@ -120,9 +120,15 @@ def _all_finite(values: Any) -> bool:
 def check_decoded(version: SchemaVersion, value: dict[str, Any]) -> None:
     """Driftline's value rules on a freshly decoded record (types are Avro's job).
 
-    InferenceEvents take a fast path: this runs for every event of every model.
+    InferenceEvents and FeedbackEvents take a fast path: this runs for every event of every
+    model (their only value rule is finite numbers; anything else gets the full check,
+    which names the field).
     :raises InvalidRecordError: naming the field that breaks a rule.
     """
+    if version.record_type == FEEDBACK_EVENT:  # every label the drift processor joins
+        label = value["label"]
+        if not isinstance(label, float) or math.isfinite(label):
+            return
     if version.record_type == INFERENCE_EVENT:
         prediction = value["prediction"]
         if (

@@ -6,7 +6,10 @@ state is a :class:`~stream.stats.WindowSketch` on the version's reference profil
 the watermark closes a window it is scored (:func:`stream.stats.score_window`) and
 turned into a DriftScore record keyed by model; when a sliding window ends there too,
 the exact merge of the closed tumbling sketches it spans is scored as a second record
-(``window_kind="sliding"``). Kafka plumbing lives in
+(``window_kind="sliding"``). Beside each sketch a
+:class:`~stream.performance.WindowPerformance` tallies the window's predictions per
+variant (estimated accuracy from confidence) and the labels joined to them
+(:meth:`DriftProcessor.feedback`, :mod:`stream.feedback_join`). Kafka plumbing lives in
 :mod:`stream.runtime.loop`; this class is fed decoded columnar batches, so it can be
 driven without a broker (unit tests, benchmarks).
 """
@@ -206,19 +209,31 @@ class DriftProcessor:
 
     def _labelled(self, joined: list[Joined]) -> None:
         """Count joined predictions: window tallies, metrics, the ADWIN error stream."""
+        if not joined:
+            return
         errors: dict[tuple[str, str], list[tuple[bool, int]]] = {}
+        outcomes: dict[tuple[str, str, str, str], int] = {}
+        late: dict[tuple[str, str], int] = {}
         for pair in joined:
-            p = pair.prediction
-            correct = pair.correct
-            m.LABELLED_PREDICTIONS.labels(p.model, p.version, p.variant, str(correct).lower()).inc()
-            tallies = self.performance.get(p.source)
-            key = WindowKey(p.window_start, p.model, p.version)
-            windows = self.partitions.get(p.source)
+            prediction, correct = pair.prediction, pair.correct
+            model, version, variant = prediction.model, prediction.version, prediction.variant
+            outcome = (model, version, variant, "true" if correct else "false")
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            tallies = self.performance.get(prediction.source)
+            key = WindowKey(prediction.window_start, model, version)
+            windows = self.partitions.get(prediction.source)
             if tallies is not None and windows is not None and key in windows.open:
-                tallies.setdefault(key, WindowPerformance()).add_label(p.variant, correct)
+                tally = tallies.get(key)
+                if tally is None:
+                    tally = tallies[key] = WindowPerformance()
+                tally.add_label(variant, correct)
             else:
-                m.LATE_LABELS.labels(p.model, p.version).inc()
-            errors.setdefault((p.model, p.version), []).append((not correct, p.event_time))
+                late[(model, version)] = late.get((model, version), 0) + 1
+            errors.setdefault((model, version), []).append((not correct, prediction.event_time))
+        for outcome, n in outcomes.items():
+            m.LABELLED_PREDICTIONS.labels(*outcome).inc(n)
+        for model_version, n in late.items():
+            m.LATE_LABELS.labels(*model_version).inc(n)
         for (model, version), items in errors.items():
             profile = self.profiles.get(model, version)
             detectors = (

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import count, repeat
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -41,9 +41,8 @@ ObjectArray = npt.NDArray[np.object_]
 Dropped = Literal["expired", "evicted", "not_owned"]
 
 
-@dataclass(frozen=True, slots=True)
-class Label:
-    """A decoded FeedbackEvent: the fields the join uses."""
+class Label(NamedTuple):
+    """A decoded FeedbackEvent: the fields the join uses (a tuple: cheap per label)."""
 
     feedback_id: str
     request_id: str
@@ -52,8 +51,7 @@ class Label:
     event_time: int
 
 
-@dataclass(frozen=True, slots=True)
-class Prediction:
+class Prediction(NamedTuple):
     """A held prediction, as a join returns it."""
 
     model: str
@@ -66,8 +64,7 @@ class Prediction:
     source: tuple[str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class Joined:
+class Joined(NamedTuple):
     """A prediction and its label; ``correct`` compares their labels (:func:`as_label`)."""
 
     prediction: Prediction
@@ -102,13 +99,13 @@ class _Chunk:
 
     def prediction(self, row: int) -> Prediction:
         return Prediction(
-            model=self.model,
-            version=self.version,
-            window_start=self.window_start,
-            variant=VARIANTS[int(self.variant[row])],
-            event_time=int(self.event_time[row]),
-            predicted=as_label(self.predicted[row]),
-            source=self.source,
+            self.model,
+            self.version,
+            self.window_start,
+            VARIANTS[int(self.variant[row])],
+            int(self.event_time[row]),
+            as_label(self.predicted[row]),
+            self.source,
         )
 
     def release(self) -> None:

@@ -7,10 +7,15 @@ flagged within 2 windows of onset, critical within 3, the alert (3 of 5) raised 
 4, nothing before. Prediction-only drift (the model's logit pushed by +8, inputs
 unchanged): the prediction flagged in the first full window after onset, no input
 feature ever flagged, no critical window (drift_score is about inputs). The delays are
-documented in docs/drift.md ("Detection quality").
+documented in docs/drift.md ("Detection quality"). Concept drift (labels flip, features
+unchanged) seen through FeedbackEvents: realised accuracy falls in the first window after
+onset, and ADWIN on the error stream flags it within ADWIN_DELAY labelled predictions.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer
@@ -18,6 +23,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from schemas.catalog import INFERENCE_EVENT
+from schemas.codec import SingleObjectCodec
+from schemas.events import inference_event
+from schemas.inference_batch import decode_inference_batch
+from stream.drift_processor import DriftProcessor
+from stream.feedback_join import FeedbackJoin, Label
+from stream.profiles import FileProfileSource
 from stream.stats import (
     DecisionRule,
     Hysteresis,
@@ -31,6 +43,8 @@ DATA = load_breast_cancer()
 X: np.ndarray = DATA.data
 NAMES: list[str] = list(DATA.feature_names)
 WINDOW = 500
+#: Labelled predictions after the onset by which ADWIN must have flagged a label flip.
+ADWIN_DELAY = 64  # ADWIN checks every 32 updates (clock); measured: 15
 
 
 def _profile_and_rule() -> tuple[ReferenceProfile, DecisionRule]:
@@ -142,3 +156,68 @@ def test_prediction_only_drift_flags_the_prediction_and_no_feature() -> None:
     assert not any(r.is_drift for r in results)  # inputs did not move
     assert not any(r.critical for r in results)
     assert all(r.drift_score == 0.0 for r in results)
+
+
+def test_concept_drift_seen_through_feedback_accuracy_falls_and_adwin_flags_it(
+    tmp_path: Path,
+) -> None:
+    """Labels flip at onset, features do not: no feature drift, realised accuracy falls,
+    the confidence-based estimate cannot see it, ADWIN on the error stream flags it
+    within ADWIN_DELAY labelled predictions of the onset."""
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, DATA.target)
+    profile = ReferenceProfile.build(X, NAMES)
+    calibration = calibrate(profile, X, NAMES, window_size=WINDOW, draws=100, seed=3)
+    profile = profile.model_copy(update={"calibration": calibration.model_dump()})
+    profile.save(tmp_path / "m.json")
+    processor = DriftProcessor(
+        FileProfileSource(tmp_path), window_ms=60_000, lateness_ms=0,
+        join=FeedbackJoin(600_000), detector_block_size=WINDOW,
+    )  # fmt: skip
+    rng = np.random.default_rng(11)
+    windows, onset_window = 8, 4
+    picks = rng.integers(0, len(X), windows * WINDOW + 1)
+    rows, truth = X[picks], DATA.target[picks]
+    probability = model.predict_proba(rows)[:, 1]
+    times = np.arange(len(picks), dtype=np.int64) * (60_000 // WINDOW)  # 500 per window
+    onset = onset_window * WINDOW
+    labels = np.where(np.arange(len(picks)) >= onset, 1 - truth, truth)  # the concept flips
+    codec = SingleObjectCodec()
+    outputs = []
+    for w in range(windows + 1):
+        part = range(w * WINDOW, min((w + 1) * WINDOW, len(picks)))
+        values = [
+            codec.encode(INFERENCE_EVENT, inference_event(
+                source="test", model_name="m", model_version="1", latency_ms=1.0,
+                features=dict(zip(NAMES, rows[i].tolist(), strict=True)),
+                prediction=float(probability[i] >= 0.5),
+                probabilities={"1": float(probability[i])}, request_id=f"r{i}",
+                event_time_ms=int(times[i]),
+            ))
+            for i in part
+        ]  # fmt: skip
+        batch = decode_inference_batch(values)
+        processor.process("events", 0, batch, np.array(list(part), dtype=np.int64))
+        processor.feedback(
+            [Label(f"f{i}", f"r{i}", "m", float(labels[i]), int(times[i]) + 1) for i in part]
+        )
+        outputs += [o.value for o in processor.close_ready()]
+    assert [o["window_start"] for o in outputs] == [w * 60_000 for w in range(windows)]
+    assert not any(o["drifted"] for o in outputs)  # the features never moved
+    before, after = outputs[:onset_window], outputs[onset_window:]
+    assert all(o["labelled_count"] == WINDOW for o in outputs)
+    assert min(o["accuracy"] for o in before) >= 0.9
+    assert max(o["accuracy"] for o in after) <= 0.1
+    estimated = [o["estimated_accuracy"] for o in outputs]
+    assert max(estimated) - min(estimated) < 0.05  # confidence cannot see a concept drift
+
+    def adwin(o: dict[str, Any]) -> dict[str, Any]:
+        states: list[dict[str, Any]] = [c for c in o["change_points"] if c["detector"] == "adwin"]
+        assert len(states) == 1
+        return states[0]
+
+    assert all(adwin(o)["change_points"] == 0 for o in before)
+    first = adwin(after[0])
+    assert first["change_points"] >= 1 and first["last_change_ms"] is not None
+    # last_change_ms is the newest change point of the window; the first one is earlier
+    delay = int(np.searchsorted(times, first["last_change_ms"])) - onset
+    assert 0 <= delay <= ADWIN_DELAY

@@ -171,3 +171,12 @@ def test_invalid_utf8_is_malformed() -> None:
     data[11] = 0xFF
     with pytest.raises(MalformedRecordError, match="UTF-8"):
         CODEC.decode(bytes(data))
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_feedback_label_must_be_finite_on_the_fast_path_too(bad: float) -> None:
+    record: dict[str, Any] = samples()["FeedbackEvent"]
+    assert CODEC.decode(CODEC.encode("FeedbackEvent", record)).value == record
+    record["label"] = bad
+    with pytest.raises(InvalidRecordError, match="label"):
+        CODEC.decode(CODEC.encode("FeedbackEvent", record, check=False))
