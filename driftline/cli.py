@@ -14,6 +14,7 @@ from driftline.alerts_cli import alerts_app
 from driftline.drift_cli import drift_app
 from driftline.reference_cli import reference_app
 from driftline.report_cli import report
+from driftline.retrain_cli import retrain_app
 from driftline.settings import StackSettings
 from driftline.slo_cli import slo_app
 from driftline.stack import LocalStack, StopRequested
@@ -38,6 +39,7 @@ app.add_typer(drift_app, name="drift")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(slo_app, name="slo")
 app.add_typer(reference_app, name="reference")
+app.add_typer(retrain_app, name="retrain")
 app.command("train")(train)
 app.command("rollback")(rollback)
 app.command("report")(report)

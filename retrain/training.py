@@ -54,14 +54,35 @@ class TrainResult:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
-def evaluate(model: Pipeline, x: FloatArray, y: IntArray) -> dict[str, float]:
-    """Accuracy, ROC AUC and F1 (positive class 1 = benign, as in the data set)."""
-    proba = model.predict_proba(x)[:, 1]
+#: Equal-width probability bins of the expected calibration error.
+CALIBRATION_BINS = 10
+
+
+def calibration_error(y: IntArray, proba: FloatArray, bins: int = CALIBRATION_BINS) -> float:
+    """Expected calibration error: per equal-width bin of P(class 1), the gap between mean
+    predicted probability and observed frequency, weighted by the bin's share of rows."""
+    if len(y) == 0:
+        return float("nan")
+    which = np.minimum((proba * bins).astype(np.int64), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            total += inside.mean() * abs(float(proba[inside].mean()) - float(y[inside].mean()))
+    return total
+
+
+def evaluate(model: Any, x: FloatArray, y: IntArray) -> dict[str, float]:
+    """Accuracy, ROC AUC, F1 (positive class 1 = benign, as in the data set) and expected
+    calibration error. ROC AUC is NaN when ``y`` holds one class only."""
+    proba = np.asarray(model.predict_proba(x)[:, 1], dtype=np.float64)
     predicted = (proba >= 0.5).astype(np.int64)
+    both = len(np.unique(y)) == 2
     return {
         "accuracy": float(accuracy_score(y, predicted)),
-        "roc_auc": float(roc_auc_score(y, proba)),
-        "f1": float(f1_score(y, predicted)),
+        "roc_auc": float(roc_auc_score(y, proba)) if both else float("nan"),
+        "f1": float(f1_score(y, predicted, zero_division=0.0)),
+        "calibration_error": calibration_error(y, proba),
     }
 
 

@@ -57,3 +57,36 @@ def load_split() -> Split:
         x, y, test_size=VALIDATION_FRACTION, random_state=SPLIT_SEED, stratify=y
     )
     return Split(tuple(str(n) for n in data.feature_names), x_tr, y_tr, x_va, y_va)
+
+
+#: Hyper-parameters a training request may set: the LogisticRegression of the pipeline,
+#: name -> (type, lowest allowed value or None). Anything else is refused up front (HTTP
+#: 422 naming it) instead of failing in a worker later.
+HYPERPARAMETERS: Final[dict[str, tuple[type, float | None]]] = {
+    "C": (float, 1e-6),
+    "max_iter": (int, 1),
+    "tol": (float, 1e-12),
+    "fit_intercept": (bool, None),
+}
+
+
+def check_parameters(parameters: dict[str, object]) -> dict[str, str]:
+    """What is wrong with each bad hyper-parameter, by name (empty: all good)."""
+    problems: dict[str, str] = {}
+    for name, value in parameters.items():
+        spec = HYPERPARAMETERS.get(name)
+        if spec is None:
+            problems[name] = f"unknown; known: {sorted(HYPERPARAMETERS)}"
+            continue
+        kind, lowest = spec
+        if kind is bool:
+            ok = isinstance(value, bool)
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok:
+            problems[name] = f"must be a {kind.__name__}, got {value!r}"
+        elif lowest is not None and not float(value) >= lowest:  # type: ignore[arg-type]
+            problems[name] = f"must be at least {lowest:g}, got {value!r}"
+    return problems

@@ -1,4 +1,4 @@
-"""DeploymentEvents: how rollback and promote record what they changed.
+"""DeploymentEvents: how rollback, promote and the retrain gate record what they changed.
 
 Each is one record on ``model.deployments`` (compacted), keyed by model name, so the
 topic's last record for a model says what takes its traffic now. Publishing waits for
@@ -10,13 +10,10 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from confluent_kafka import Producer
-
 from schemas.catalog import DEPLOYMENT_EVENT
-from schemas.codec import Codec, make_codec
+from schemas.codec import Codec
+from schemas.delivery import produce_and_wait
 from schemas.events import now_ms
-from schemas.exceptions import DeliveryError
-from schemas.kafka_config import producer_config
 from schemas.settings import KafkaSettings
 from schemas.topics import MODEL_DEPLOYMENTS
 
@@ -59,18 +56,6 @@ def publish_deployment_event(
 
     :raises DeliveryError: Kafka did not acknowledge it within ``timeout_s``.
     """
-    value = (codec or make_codec()).encode(DEPLOYMENT_EVENT, event)
-    topic = MODEL_DEPLOYMENTS.prefixed(kafka.topic_prefix).name
-    failures: list[str] = []
-    producer = Producer(producer_config(kafka))
-
-    def delivered(err: object, _msg: object) -> None:
-        if err is not None:
-            failures.append(str(err))
-
-    producer.produce(topic, value=value, key=event["model_name"].encode(), on_delivery=delivered)
-    left = producer.flush(timeout_s)
-    if left or failures:
-        raise DeliveryError(
-            f"DeploymentEvent to {topic} not acknowledged: {failures or 'timed out'}"
-        )
+    produce_and_wait(
+        kafka, MODEL_DEPLOYMENTS, DEPLOYMENT_EVENT, event, event["model_name"], codec, timeout_s
+    )

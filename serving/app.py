@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving.api import admin, drift, health, models, predict, references
+from serving.api import admin, drift, health, models, predict, references, train
 from serving.auth import AdminAuthMiddleware
 from serving.state import ServingConfig, ServingState
 
@@ -50,6 +50,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(predict.router)
     app.include_router(models.router)
+    app.include_router(train.router)
     app.include_router(drift.router)
     app.include_router(references.router)
     app.include_router(admin.router)

@@ -15,8 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from serving.api.deps import StateDep
-from serving.auth import bearer_refusal
+from serving.api.deps import StateDep, admin_refusal
 from serving.datasets import parse_csv, parse_rows, validate_id
 from serving.exceptions import ClientInputError
 
@@ -65,14 +64,9 @@ async def list_references(state: StateDep) -> ReferencesPublic:
 )
 async def register_reference(request: Request, state: StateDep) -> JSONResponse:
     """Register a dataset under an id (admin token); usable at once by ``/drift/detect``."""
-    refusal = bearer_refusal(
-        request.headers.get("authorization", "").encode() or None,
-        state.config.admin.token_list(),
-    )
+    refusal = admin_refusal(request, state)
     if refusal is not None:
-        status, code, message = refusal
-        headers = {"WWW-Authenticate": 'Bearer realm="driftline-admin"'} if status == 401 else None
-        return JSONResponse({"error": code, "message": message}, status, headers=headers)
+        return refusal
     try:
         body = await _read_body(request, state.settings.dataset_max_bytes)
         frame = await run_in_threadpool(_parse, body, state.settings.dataset_max_rows)

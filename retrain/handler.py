@@ -1,0 +1,106 @@
+"""Handle one RetrainRequest: lock, de-dup, cooldown, then train (or record why not).
+
+The order matters (docs/retrain.md): the model's lock is taken first, so the de-dup and
+cooldown decisions of two workers can never interleave; the outcome is recorded (de-dup
+key, run tags) before the caller commits the request's offset, so a worker that dies
+at any point leaves the request to be retried, and the retry resumes the same run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import redis
+from confluent_kafka import KafkaException
+
+from retrain.coordination import Admission, ModelLock
+from retrain.job import RetrainJob, RetrainOutcome
+from retrain.settings import RetrainSettings
+from retrain.training import Progress
+from schemas.exceptions import DriftlineError
+from schemas.model_registry import ModelStore
+from schemas.retrain_requests import finish_run, open_retrain_run
+
+log = logging.getLogger(__name__)
+
+
+class RetrainHandler:
+    """Admission control in front of a :class:`~retrain.job.RetrainJob`."""
+
+    def __init__(
+        self,
+        settings: RetrainSettings,
+        client: redis.Redis,
+        store: ModelStore,
+        job: RetrainJob,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.store = store
+        self.job = job
+        self.admission = Admission(client, settings.cooldown_s, settings.dedup_ttl_s)
+
+    def handle(
+        self, request: Mapping[str, Any], progress: Progress | None = None
+    ) -> RetrainOutcome:
+        """Decide and act on ``request``; return its outcome.
+
+        :raises LockBusyError: another worker trains this model (retry later).
+        :raises LockLostError: the lock was lost mid-way (retry later).
+        :raises redis.RedisError, mlflow.exceptions.MlflowException, DeliveryError: a
+            dependency is away; nothing was recorded (retry later).
+        """
+        model_name = str(request["model_name"])
+        key = str(request["idempotency_key"])
+        urgent = request.get("urgency") == "high"
+        lock = ModelLock(self.client, model_name, self.settings.lock_ttl_s)
+        lock.acquire(self.settings.lock_wait_s)
+        with lock:
+            done = self.admission.outcome_of(key)
+            if done is not None:
+                log.info("request %s was handled already (%s): skipped", key, done)
+                return RetrainOutcome("duplicate", request.get("mlflow_run_id"), detail=done)
+            if not self.admission.start_cooldown(model_name, key, urgent):
+                return self._suppress(request, key)
+            run_id = request.get("mlflow_run_id") or self.admission.remembered_run(key)
+            if run_id is None:
+                run_id = open_retrain_run(
+                    self.store, model_name, request["trigger"], key, urgent=urgent,
+                    reason=(request.get("evidence") or {}).get("details", {}).get("reason"),
+                )  # fmt: skip
+            self.admission.remember_run(key, str(run_id))
+            outcome = self._train(request, str(run_id), lock, progress)
+            self.admission.record(key, f"{outcome.status}:{outcome.run_id}:{outcome.version}")
+            return outcome
+
+    def _train(
+        self, request: Mapping[str, Any], run_id: str, lock: ModelLock, progress: Progress | None
+    ) -> RetrainOutcome:
+        """Run the job; an error no retry can fix (not a dependency being away) is recorded
+        as the run's outcome (``failed``) instead of being retried for ever."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.job.run(request, run_id, lock, progress)
+        except (DriftlineError, redis.RedisError, MlflowException, KafkaException, OSError):
+            raise
+        except Exception as exc:
+            log.exception("retrain of run %s failed", run_id)
+            detail = f"failed: {type(exc).__name__}: {exc}"
+            finish_run(self.store, run_id, "failed", detail)
+            return RetrainOutcome("failed", run_id, detail=detail)
+
+    def _suppress(self, request: Mapping[str, Any], key: str) -> RetrainOutcome:
+        """Inside the cooldown and not urgent: record it (and close an API-opened run)."""
+        model_name = str(request["model_name"])
+        detail = (
+            f"suppressed: {model_name} is in its retrain cooldown "
+            f"({self.settings.cooldown_s:g} s); send it as urgent to bypass"
+        )
+        run_id = request.get("mlflow_run_id")
+        if run_id:
+            finish_run(self.store, str(run_id), "suppressed", detail)
+        self.admission.record(key, "suppressed")
+        return RetrainOutcome("suppressed", run_id, detail=detail)

@@ -1,0 +1,92 @@
+"""Typed settings of the retrain worker (``DRIFTLINE_RETRAIN_*``), read once from the environment.
+
+Defaults run the embedded stack: a cooldown of ten minutes per model, a one-hour window
+of recent labelled traffic, a validation gate with absolute floors and a small allowed
+regression against the champion, and a 10 % canary for a candidate that passes.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RetrainSettings(BaseSettings):
+    """The retrain worker: admission (cooldown, de-dup, lock), training data, gate, rollout."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_RETRAIN_", frozen=True, extra="ignore")
+
+    group_id: str = Field(
+        default="driftline-retrain", description="Consumer group on retrain.requests."
+    )
+    cooldown_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="After a model's retrain starts, further non-urgent requests for it within "
+        "this many seconds are suppressed (recorded, not trained).",
+    )
+    dedup_ttl_s: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="How long a handled idempotency key is remembered (the retrain.requests "
+        "retention), so a replayed request is a no-op.",
+    )
+    lock_ttl_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Lifetime of a model's training lock; renewed every third of it while "
+        "training, so a dead worker's lock expires within this time.",
+    )
+    lock_wait_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="How long a request waits for another worker's lock on the same model "
+        "before it is retried later (its offset is not committed).",
+    )
+    window_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Recent labelled traffic: InferenceEvents from the last this many seconds "
+        "before the request, joined with their FeedbackEvents (0 = reference data only).",
+    )
+    max_recent_rows: int = Field(
+        default=50_000, ge=0, description="Most recent labelled rows added to a training set."
+    )
+    read_idle_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Reading the window stops when every partition reached its end, or after "
+        "this many seconds without a record.",
+    )
+    recent_holdout_fraction: float = Field(
+        default=0.2,
+        ge=0,
+        lt=1,
+        description="Share of recent labelled rows held out (by request-id hash) to score the "
+        "candidate and the champion on recent traffic.",
+    )
+    gate_min_accuracy: float = Field(
+        default=0.90, ge=0, le=1, description="Absolute floor of held-out accuracy."
+    )
+    gate_min_roc_auc: float = Field(
+        default=0.90, ge=0, le=1, description="Absolute floor of held-out ROC AUC."
+    )
+    gate_min_f1: float = Field(
+        default=0.90, ge=0, le=1, description="Absolute floor of held-out F1."
+    )
+    gate_max_calibration_error: float = Field(
+        default=0.10, ge=0, le=1, description="Largest held-out expected calibration error."
+    )
+    gate_max_regression: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="How much lower than the champion's, on the same data, a candidate's "
+        "accuracy, ROC AUC or F1 may be.",
+    )
+    canary_share: float = Field(
+        default=0.10, ge=0, le=1, description="Canary share of a candidate that passes the gate."
+    )
+    poll_timeout_s: float = Field(
+        default=1.0, gt=0, description="Longest wait of one poll of retrain.requests."
+    )
