@@ -42,7 +42,12 @@ from schemas.topics import (
 from serving.app import create_app
 from serving.settings import AdminSettings, ServingSettings
 from serving.state import ServingConfig
-from tests.integration.conftest import ADMIN_HEADERS, SERVING_ADMIN_TOKEN
+from tests.integration.conftest import (
+    ADMIN_HEADERS,
+    SERVING_ADMIN_TOKEN,
+    assigned_consumer,
+    read_all,
+)
 from tests.integration.retrain_helpers import (
     WorkerThread,
     records_on,
@@ -383,3 +388,60 @@ def test_a_candidate_failing_the_gate_is_rejected_not_rolled_out(
         outcome.version
     )
     assert "failed the gate" in event["reason"]
+
+
+def test_an_undecodable_request_goes_to_dead_letters_and_the_next_one_is_handled(
+    settings: RetrainSettings,
+    kafka_settings: KafkaSettings,
+    redis_settings: RedisSettings,
+    retrain_store: ModelStore,
+    topics: None,
+) -> None:
+    name = f"dlq-{uuid.uuid4().hex[:6]}"
+    producer = Producer(producer_config(kafka_settings))
+    topic = RETRAIN_REQUESTS.prefixed(kafka_settings.topic_prefix).name
+    good = retrain_request(name, "drift", "test")
+    producer.produce(topic, b"not a retrain request", key=name.encode())
+    producer.produce(topic, SingleObjectCodec().encode(RETRAIN_REQUEST, good), key=name.encode())
+    assert producer.flush(30) == 0
+    quick = settings.model_copy(update={"window_s": 0.0})
+    outcomes: list[RetrainOutcome] = []
+    worker = RetrainWorker(
+        quick, kafka_settings, make_handler(quick, kafka_settings, redis_settings, retrain_store),
+        on_outcome=outcomes.append,
+    )  # fmt: skip
+    with WorkerThread(worker) as running:
+        assert wait_for(lambda: bool(outcomes) or running.error is not None)
+    assert running.error is None and [o.status for o in outcomes] == ["challenger"]
+    dead_topic = DEAD_LETTERS.prefixed(kafka_settings.topic_prefix).name
+    consumer = assigned_consumer(kafka_settings, dead_topic, 1, f"t-{uuid.uuid4().hex[:8]}")
+    try:
+        (dead,) = read_all(consumer, 1, timeout_s=30)
+    finally:
+        consumer.close()
+    headers = dict(dead.headers() or [])  # type: ignore[attr-defined]
+    assert headers["driftline.dlq.reason"] == b"bad_magic"
+    assert dead.value() == b"not a retrain request"  # type: ignore[attr-defined]
+
+
+def test_driftline_retrain_model_trains_here_with_the_workers_rules(
+    kafka_settings: KafkaSettings,
+    redis_settings: RedisSettings,
+    retrain_store: ModelStore,
+    topics: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS", kafka_settings.bootstrap_servers)
+    monkeypatch.setenv("DRIFTLINE_KAFKA_TOPIC_PREFIX", kafka_settings.topic_prefix)
+    monkeypatch.setenv("DRIFTLINE_REDIS_URL", redis_settings.url.get_secret_value())
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", retrain_store.tracking_uri)
+    monkeypatch.setenv("DRIFTLINE_RETRAIN_WINDOW_S", "0")
+    first = CliRunner().invoke(cli, ["retrain", "--model", name, "--reason", "cli test"])
+    assert first.exit_code == 0, first.output
+    assert "challenger" in first.output
+    again = CliRunner().invoke(cli, ["retrain", "--model", name])
+    assert again.exit_code == 0 and "suppressed" in again.output  # within the cooldown
+    assert retrain_store.alias_version(name, "challenger") == "1"
+    usage = CliRunner().invoke(cli, ["retrain"])
+    assert usage.exit_code == 2 and "--model" in usage.output
