@@ -14,7 +14,8 @@ from stream.runtime.checkpoint import FileCheckpointStore
 from stream.runtime.loop import ProcessorLoop
 from stream.settings import SloSettings
 from stream.slo import BurnRule, SloTargets
-from stream.slo_processor import SloProcessor
+from stream.slo_history import SloWindowReader
+from stream.slo_processor import HistorySource, SloProcessor
 
 
 def targets_from(settings: SloSettings) -> SloTargets:
@@ -41,14 +42,17 @@ def rules_from(settings: SloSettings) -> tuple[BurnRule, ...]:
     )  # fmt: skip
 
 
-def build_slo_processor(settings: SloSettings) -> SloProcessor:
-    """The pure processor (no Kafka) of ``settings``: what the loop and the benchmark drive."""
+def build_slo_processor(
+    settings: SloSettings, history_source: HistorySource | None = None
+) -> SloProcessor:
+    """The processor of ``settings`` (no Kafka unless ``history_source`` reads it)."""
     return SloProcessor(
         window_ms=round(settings.window_s * 1000),
         lateness_ms=round(settings.allowed_lateness_s * 1000),
         targets=targets_from(settings),
         rules=rules_from(settings),
         relative_accuracy=settings.relative_accuracy,
+        history_source=history_source,
     )
 
 
@@ -60,14 +64,22 @@ def build_slo_loop(
     settings = settings or SloSettings()
     prefix = kafka.topic_prefix
     producer = Producer(producer_config(kafka))
+    codec = make_codec()
+    output_topic = SLO_WINDOWS.prefixed(prefix).name
+    reader = SloWindowReader(
+        lambda: Consumer(consumer_config(kafka, f"{settings.group_id}-history")),
+        output_topic,
+        codec,
+        max(r.long_s for r in rules_from(settings)) * 1000,
+    )
     return ProcessorLoop(
         Consumer(consumer_config(kafka, settings.group_id)),
         producer,
-        build_slo_processor(settings),
-        make_codec(),
+        build_slo_processor(settings, reader),
+        codec,
         record_type=SLO_WINDOW,
         input_topic=INFERENCE_EVENTS.prefixed(prefix).name,
-        output_topic=SLO_WINDOWS.prefixed(prefix).name,
+        output_topic=output_topic,
         dead_letters=DeadLetterRouter(producer, DEAD_LETTERS.prefixed(prefix).name),
         group_id=settings.group_id,
         store=None

@@ -10,15 +10,16 @@ evaluated over every rule's look-back windows ending at the window's end
 (:func:`stream.slo.evaluate`); the result is an SloWindow record keyed by model.
 Kafka plumbing lives in :class:`stream.runtime.loop.ProcessorLoop`.
 
-Burn-rate history lives in memory for the longest look-back (6 h by default): after a
-restart or a rebalance the burn rates cover only the windows closed since (see
-``docs/slo.md``, "Restarts").
+Burn-rate history lives in memory for the longest look-back (6 h by default). When
+partitions are assigned it is re-seeded from ``history_source`` (the SloWindows already
+on ``slo.windows``, :mod:`stream.slo_history`), so a restart or a rebalance does not
+make the long look-backs forget (``docs/slo.md``, "Restarts").
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,10 @@ from stream.slo import (
     SloWindowState,
     evaluate,
 )
+from stream.slo.burn_rate import WindowCounts
+
+#: Where the burn-rate history comes back from after an assignment: SloWindow records.
+HistorySource = Callable[[], Iterable[Mapping[str, Any]]]
 
 IntArray = npt.NDArray[np.int64]
 LINEAGE_HEADER = "driftline.lineage"
@@ -67,6 +72,8 @@ class SloProcessor:
     :param targets: the availability and latency SLOs.
     :param rules: multi-window burn-rate rules (default: page and ticket).
     :param relative_accuracy: the latency sketch's relative error bound.
+    :param history_source: SloWindows written before (``slo.windows``) to re-seed the
+        burn-rate history from after partitions are assigned; None: never re-seeded.
     """
 
     def __init__(
@@ -78,6 +85,7 @@ class SloProcessor:
         rules: Sequence[BurnRule] = DEFAULT_RULES,
         relative_accuracy: float = 0.01,
         clock: Callable[[], float] = time.time,
+        history_source: HistorySource | None = None,
     ) -> None:
         self.window_ms = window_ms
         self.lateness_ms = lateness_ms
@@ -89,13 +97,16 @@ class SloProcessor:
         #: Closed-window counts per (model, variant), for the burn-rate look-backs.
         self.history: dict[tuple[str, str], BurnHistory] = {}
         longest = max((r.long_s for r in self.rules), default=0)
-        self._keep_ms = longest * 1000
+        self.keep_ms = longest * 1000
+        self.history_source = history_source
+        self._reseed = False
 
     # -- partitions -------------------------------------------------------------------
 
     def assign(self, topic: str, partition: int, checkpoint: Checkpoint | None) -> None:
         """Start (or restart from ``checkpoint``) a partition's windows."""
         self.partitions[(topic, partition)] = self._windows(checkpoint)
+        self._reseed = self.history_source is not None  # before the next window closes
 
     def revoke(self, topic: str, partition: int) -> None:
         """Forget a partition (its open windows are rebuilt by whoever gets it next)."""
@@ -145,10 +156,43 @@ class SloProcessor:
         if offsets.size:
             windows.next_offset = max(windows.next_offset, int(offsets.max()) + 1)
 
+    # -- burn-rate history ------------------------------------------------------------
+
+    def _history(self, model: str, variant: str) -> BurnHistory:
+        history = self.history.get((model, variant))
+        if history is None:
+            history = self.history[(model, variant)] = BurnHistory(self.keep_ms)
+        return history
+
+    def seed_history(self, records: Iterable[Mapping[str, Any]]) -> int:
+        """Add the counts of earlier SloWindow records to the burn-rate history.
+
+        A window already held is replaced by the record's (the same window emitted
+        twice is identical); windows past the longest look-back drop out. Returns how
+        many records were read.
+        """
+        count = 0
+        for record in records:
+            history = self._history(record["model_name"], record["variant"])
+            history.add(
+                WindowCounts(
+                    record["window_start"],
+                    record["window_end"],
+                    record["request_count"],
+                    record["server_error_count"],
+                    record.get("slow_request_count", 0),
+                )
+            )
+            count += 1
+        return count
+
     # -- closing ----------------------------------------------------------------------
 
     def close_ready(self) -> list[SloOutput]:
         """Evaluate and return every window the watermarks closed, oldest first per partition."""
+        if self._reseed and self.history_source is not None:
+            self._reseed = False
+            self.seed_history(self.history_source())
         out: list[SloOutput] = []
         now = self.clock()
         for (topic, partition), windows in self.partitions.items():
@@ -165,9 +209,7 @@ class SloProcessor:
     ) -> SloOutput:
         key, state = closed.key, closed.state
         model, variant = key.model, key.version
-        history = self.history.get((model, variant))
-        if history is None:
-            history = self.history[(model, variant)] = BurnHistory(self._keep_ms)
+        history = self._history(model, variant)
         history.add(state.counts(key.start_ms, closed.end_ms))
         result = evaluate(history, closed.end_ms, self.targets, self.rules)
         quantiles = state.quantiles()

@@ -151,3 +151,48 @@ def test_one_and_two_instances_give_identical_slo_windows(
         if instances == 2:
             assert all(loop.stats.messages for loop in loops), "work was spread"
     assert results[0] == results[1]
+
+
+def test_restart_rebuilds_burn_rate_history_from_slo_windows(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """Stopped after 12 windows and restarted: the same SloWindows as one run, burn rates
+    included (the new instance re-reads the look-back from slo.windows)."""
+    records: list[tuple[str, bytes]] = []
+    for w in range(20):
+        for i in range(100):
+            value = inference_event(
+                w * 100 + i, "m", event_time=T0 + w * MIN + i * 500, variant="baseline",
+                outcome="server_error" if w < 12 and i < 2 else "ok",
+            )  # fmt: skip
+            records.append(("m", CODEC.encode("InferenceEvent", value)))
+    closer = inference_event(10**6, "m", event_time=T0 + 21 * MIN, variant="baseline")
+    records.append(("m", CODEC.encode("InferenceEvent", closer)))
+    first_part = 1300  # windows 0-12: closes 0-11
+    results: list[dict[int, dict[str, Any]]] = []
+    for run in ("whole", "restart"):
+        settings = kafka_settings.model_copy(
+            update={"topic_prefix": f"{kafka_settings.topic_prefix}{run}."}
+        )
+        specs = [s.prefixed(settings.topic_prefix) for s in (INFERENCE_EVENTS, SLO_WINDOWS,
+                                                              DEAD_LETTERS)]  # fmt: skip
+        ensure_topics(make_admin(settings), specs)
+        if run == "whole":
+            produce(settings, specs[0].name, records)
+        else:
+            produce(settings, specs[0].name, records[:first_part])
+            with running([_loop(settings, run, tmp_path / run)]):
+                assert len(read_scores(settings, specs[1].name, 12)) == 12
+            produce(settings, specs[0].name, records[first_part:])
+        loop = _loop(settings, run, tmp_path / run)
+        with running([loop]):
+            got = read_scores(settings, specs[1].name, 20)
+        by_start = {w["window_start"]: w for w in got}
+        assert len(got) == len(by_start) == 20, "each window exactly once"
+        results.append(by_start)
+    whole, restarted = results
+    assert restarted == whole
+    # the last window's hour still holds the 12 windows of 2 % errors: 24 of 2,000
+    last = whole[T0 + 19 * MIN]
+    assert last["burn_rates"]["1h"] == pytest.approx(24 / 2000 / 0.001)
+    assert last["burn_rates"]["5m"] == 0.0

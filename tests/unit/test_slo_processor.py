@@ -135,3 +135,41 @@ def test_settings_build_the_configured_rules_and_targets() -> None:
     assert targets_from(settings).period_s == 7 * 86_400
     page = rules_from(settings)[0]
     assert page.threshold(7 * 86_400) == pytest.approx(0.02 * 7 * 86_400 / 1800)
+
+
+def test_history_reseeded_after_assignment_keeps_long_look_backs() -> None:
+    # 19 windows at 1 % server errors, then clean ones; the processor restarts after
+    # window 19 and re-reads the SloWindows it wrote: the 1h burn rate goes on as
+    # without a restart (and would read 0 without the re-read).
+    values: list[bytes] = []
+    for w in range(30):
+        values += [
+            _value(
+                w * 100 + i,
+                w * MIN + i * 500,
+                outcome="server_error" if w < 19 and i == 0 else "ok",
+            )
+            for i in range(100)
+        ]
+    values.append(_value(9999, 31 * MIN))
+    whole = {o.natural_key: o.value for o in _run(SloProcessor(window_ms=MIN, lateness_ms=0),
+                                                  values, batch=500)}  # fmt: skip
+    first = _run(SloProcessor(window_ms=MIN, lateness_ms=0), values[:2000], batch=500)
+    written = [o.value for o in first]
+    reads: list[int] = []
+
+    def source() -> list[dict[str, Any]]:
+        reads.append(len(written))
+        return written
+
+    fresh = SloProcessor(window_ms=MIN, lateness_ms=0, history_source=source)
+    checkpoint = None  # replay from the first still-open window: window 19
+    fresh.assign("events", 0, checkpoint)
+    rest = _run(fresh, values[1900:], batch=500)
+    assert reads == [19]  # read once, before the first close after the assignment
+    for out in rest:
+        assert out.value == whole[out.natural_key], out.natural_key
+    blind = SloProcessor(window_ms=MIN, lateness_ms=0)
+    late = _run(blind, values[1900:], batch=500)
+    assert whole[late[-1].natural_key]["burn_rates"]["1h"] == pytest.approx(19 / 3000 / 0.001)
+    assert late[-1].value["burn_rates"]["1h"] == 0.0
