@@ -97,6 +97,10 @@ def _print_stack(stack: LocalStack) -> None:
     console.print(table)
     if stack.champion_version is not None:
         console.print(f"serving {stack.serving.model_name} version {stack.champion_version}")
+    for name, reason in stack.skipped:
+        console.print(f"skipped {name}: {reason}", markup=False, highlight=False)
+    if not stack.alertmanager_url:
+        console.print("without Alertmanager, alerts only go to the alerts topic.")
     created = ", ".join(stack.topics_created) or "none (all existed)"
     console.print(f"topics created: {created}")
     console.print("In another shell, point Driftline commands at this stack with:")

@@ -25,6 +25,14 @@ class StackSettings(BaseSettings):
         default=6379, ge=0, le=65535,
         description="Preferred port of the embedded redis-server; a free one if busy.",
     )  # fmt: skip
+    embedded_alertmanager_port: int = Field(
+        default=9093, ge=0, le=65535,
+        description="Preferred port of the local Alertmanager (if installed); a free one if busy.",
+    )  # fmt: skip
+    embedded_prometheus_port: int = Field(
+        default=9090, ge=0, le=65535,
+        description="Preferred port of the local Prometheus (if installed); a free one if busy.",
+    )  # fmt: skip
     embedded_redis_persist: bool = Field(
         default=False, description="Give the embedded redis-server an append-only file."
     )

@@ -5,7 +5,10 @@ creates every declared topic, trains the baseline when no champion exists (writi
 drift reference profile under ``<data_dir>/profiles``; serving itself never trains),
 starts the prediction API (``python -m serving``), then the drift processor
 (``python -m driftline drift run``) on those profiles and the SLO processor
-(``python -m driftline slo run``), prints where everything listens, and on
+(``python -m driftline slo run``), Alertmanager (when Debian's ``prometheus-alertmanager``
+is installed), the alert evaluator (``python -m driftline alerts run``, posting to that
+Alertmanager) and Prometheus (when ``prometheus`` is installed, scraping every service on
+the ports it got), prints where everything listens and what it skipped and why, and on
 SIGINT/SIGTERM stops everything in reverse order. A Kafka or Redis given through
 ``DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS`` / ``DRIFTLINE_REDIS_URL`` is used as is.
 """
@@ -17,11 +20,24 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from types import FrameType
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from pydantic import SecretStr
 
-from driftline.embedded import broker_process, redis_process
+from driftline.binaries import ALERTMANAGER_NAMES, PROMETHEUS_NAMES, optional_binary
+from driftline.embedded import (
+    alertmanager_process,
+    broker_process,
+    prometheus_process,
+    redis_process,
+)
+from driftline.monitoring import (
+    ALERTMANAGER_CONFIG,
+    missing_reason,
+    prometheus_config,
+    write_prometheus_config,
+)
 from driftline.ports import LOOPBACK, choose_port
 from driftline.processes import ManagedProcess
 from driftline.settings import StackSettings
@@ -29,6 +45,7 @@ from schemas.admin import ensure_topics, make_admin, wait_for_broker
 from schemas.settings import DataSettings, KafkaSettings, RedisSettings
 from schemas.topics import all_topics
 from serving.settings import ServingSettings
+from stream.alerting.settings import AlertingSettings
 from stream.settings import DriftProcessorSettings, SloSettings
 
 #: Seconds serving gets to become healthy: imports and loading the champion from MLflow.
@@ -57,7 +74,11 @@ class LocalStack:
     serving: ServingSettings = field(default_factory=ServingSettings)
     drift: DriftProcessorSettings = field(default_factory=DriftProcessorSettings)
     slo: SloSettings = field(default_factory=SloSettings)
+    alerting: AlertingSettings = field(default_factory=AlertingSettings)
     endpoints: list[Endpoint] = field(default_factory=list)
+    #: Parts not started, with the reason (e.g. a Debian package not installed).
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    alertmanager_url: str | None = None
     topics_created: list[str] = field(default_factory=list)
     champion_version: str | None = None
     _processes: list[ManagedProcess] = field(default_factory=list)
@@ -72,6 +93,9 @@ class LocalStack:
             self._start_serving()
             self._start_drift_processor()
             self._start_slo_processor()
+            self._start_alertmanager()
+            self._start_alert_evaluator()
+            self._start_prometheus()
         except BaseException:
             self.stop()
             raise
@@ -182,15 +206,16 @@ class LocalStack:
         )
 
     def _start_processor(
-        self, name: str, command: str, metrics_port: int, env_extra: dict[str, str]
-    ) -> None:
+        self, name: str, command: str, metrics_port: int, env_extra: dict[str, str],
+        port_env: str | None = None,
+    ) -> None:  # fmt: skip
         """``python -m driftline <command> run`` with its metrics on a free port near
-        ``metrics_port`` (env ``DRIFTLINE_<COMMAND>_METRICS_PORT``)."""
+        ``metrics_port`` (env ``port_env``, default ``DRIFTLINE_<COMMAND>_METRICS_PORT``)."""
         port = choose_port(metrics_port)
         env = {
             **self.child_env(),
             "DRIFTLINE_DATA_DIR": str(self.stack.data_dir.resolve()),
-            f"DRIFTLINE_{command.upper()}_METRICS_PORT": str(port),
+            port_env or f"DRIFTLINE_{command.upper()}_METRICS_PORT": str(port),
             **env_extra,
         }
         if self.kafka.topic_prefix:
@@ -205,6 +230,61 @@ class LocalStack:
         )
         took = self._launch(proc)
         self.endpoints.append(Endpoint(name, url, "embedded", proc.pid, took, str(proc.log_path)))
+
+    def _start_alertmanager(self) -> None:
+        """Debian's Alertmanager with infra/alertmanager/alertmanager.yml, when installed."""
+        reason = missing_reason("alertmanager")
+        binary = optional_binary(ALERTMANAGER_NAMES)
+        if reason is not None or binary is None:
+            self.skipped.append(("alertmanager", reason or "not installed"))
+            return
+        port = choose_port(self.stack.embedded_alertmanager_port)
+        data_dir = self.stack.data_dir.resolve() / "alertmanager"
+        proc = alertmanager_process(binary, port, ALERTMANAGER_CONFIG, data_dir, self.stack.log_dir)
+        took = self._launch(proc)
+        self.alertmanager_url = f"http://{LOOPBACK}:{port}"
+        self.endpoints.append(
+            Endpoint(
+                "alertmanager", self.alertmanager_url, "embedded", proc.pid, took,
+                str(proc.log_path),
+            )
+        )  # fmt: skip
+
+    def _start_alert_evaluator(self) -> None:
+        """``driftline alerts run``: to Alertmanager when it runs, else to the alerts topic."""
+        env = {"DRIFTLINE_ALERTMANAGER_URL": self.alertmanager_url} if self.alertmanager_url else {}
+        self._start_processor(
+            "alert-evaluator", "alerts", self.alerting.metrics_port, env,
+            port_env="DRIFTLINE_ALERTING_METRICS_PORT",
+        )  # fmt: skip
+
+    def _start_prometheus(self) -> None:
+        """Debian's Prometheus scraping every service above on the ports they got."""
+        reason = missing_reason("prometheus")
+        binary = optional_binary(PROMETHEUS_NAMES)
+        if reason is not None or binary is None:
+            self.skipped.append(("prometheus", reason or "not installed"))
+            return
+        port = choose_port(self.stack.embedded_prometheus_port)
+        targets = {
+            ep.name: urlsplit(ep.address).netloc
+            for ep in self.endpoints
+            if ep.address.startswith("http://")
+        }
+        targets["prometheus"] = f"{LOOPBACK}:{port}"
+        alertmanager = urlsplit(self.alertmanager_url).netloc if self.alertmanager_url else None
+        data_dir = self.stack.data_dir.resolve() / "prometheus"
+        config = write_prometheus_config(
+            data_dir / "prometheus.yml", prometheus_config(targets, alertmanager)
+        )
+        proc = prometheus_process(binary, port, config, data_dir / "tsdb", self.stack.log_dir)
+        took = self._launch(proc)
+        self.endpoints.append(
+            Endpoint(
+                "prometheus", f"http://{LOOPBACK}:{port}", "embedded", proc.pid, took,
+                str(proc.log_path),
+            )
+        )  # fmt: skip
 
     def _launch(self, proc: ManagedProcess, timeout_s: float | None = None) -> float:
         self._processes.append(proc)
@@ -241,8 +321,6 @@ def _http_ok(url: str) -> bool:
 
 def _redact_url(settings: RedisSettings) -> str:
     """The Redis URL without its password, for display."""
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(settings.url.get_secret_value())
     if parts.password is None:
         return parts.geturl()

@@ -6,6 +6,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import time
 from pathlib import Path
 
@@ -115,6 +116,22 @@ def test_make_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert "driftline_slo_" in metrics.text
         slo_port = int(slo.group(2))
         assert (tmp_path / "profiles" / "breast-cancer-classifier" / "1.json").is_file()
+        # The alert evaluator runs; Alertmanager and Prometheus when installed, else skipped.
+        alerting = re.search(r"alert-evaluator\W+(http://[\d.]+:(\d+)/metrics)", text)
+        assert alerting, text
+        assert "driftline_alerting_" in httpx.get(alerting.group(1), timeout=10).text
+        metrics_ports = [int(alerting.group(2))]
+        for name, binary, path in [
+            ("alertmanager", "prometheus-alertmanager", "/api/v2/status"),
+            ("prometheus", "prometheus", "/api/v1/targets"),
+        ]:
+            if shutil.which(binary) is None:
+                assert f"skipped {name}: {binary} not on PATH" in text, text
+                continue
+            found = re.search(rf"{name}\W+(http://[\d.]+:(\d+))", text)
+            assert found, text
+            assert httpx.get(found.group(1) + path, timeout=10).status_code == 200
+            ports.append(int(found.group(2)))
         servers = [p for p in psutil.Process(pid).children(recursive=True) if p.name() != "bash"]
         # launcher, broker, redis, serving, drift processor, SLO processor
         assert len(servers) >= 6, [p.name() for p in servers]
@@ -146,6 +163,7 @@ def test_make_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
     # for a minute and cannot be bound without SO_REUSEADDR; freed means nobody listens.
     assert not accepts_connections(drift_port)
     assert not accepts_connections(slo_port)
+    assert not any(accepts_connections(port) for port in metrics_ports)
 
 
 def test_external_kafka_is_used_as_is(
@@ -159,7 +177,7 @@ def test_external_kafka_is_used_as_is(
         redis=RedisSettings(),
     )
     with stack:
-        kafka, redis_ep, serving_ep, drift_ep, slo_ep = stack.endpoints
+        kafka, redis_ep, serving_ep, drift_ep, slo_ep = stack.endpoints[:5]
         assert (serving_ep.name, serving_ep.origin) == ("serving", "embedded")
         assert (drift_ep.name, drift_ep.origin) == ("drift-processor", "embedded")
         assert httpx.get(drift_ep.address, timeout=10).status_code == 200
@@ -180,7 +198,8 @@ def test_external_redis_is_not_started(kafka_settings: KafkaSettings, tmp_path: 
     stack = LocalStack(stack=StackSettings(data_dir=tmp_path), kafka=kafka_settings, redis=external)
     with stack:
         origins = [e.origin for e in stack.endpoints]
-        assert origins == ["external", "external", "embedded", "embedded", "embedded"]
+        assert origins[:5] == ["external", "external", "embedded", "embedded", "embedded"]
+        assert set(origins[5:]) <= {"embedded"}
         assert stack.endpoints[1].address == "redis://user:***@127.0.0.1:1/0"
 
 
