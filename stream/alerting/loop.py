@@ -151,8 +151,7 @@ class AlertLoop:
         self.producer.poll(0)
         if batch.records or batch.dead_letters:
             self._flush()
-            self.consumer.commit(asynchronous=False)
-            self.stats.commits += 1
+            self._commit()
         return len(batch.records) + batch.dead_letters
 
     def _handle(self, record: DecodedRecord, message: Message) -> None:
@@ -208,6 +207,16 @@ class AlertLoop:
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self._delivery_errors.append(f"{msg.topic()}: {err}")
+
+    def _commit(self) -> None:
+        """Commit the consumed positions (after the outputs they caused are flushed)."""
+        try:
+            self.consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._NO_OFFSET:
+                raise
+            return  # only replayed records: the committed offsets are already past them
+        self.stats.commits += 1
 
     def _flush(self) -> None:
         self.dead_letters.flush()  # same producer: flushes alerts and requests too
