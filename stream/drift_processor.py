@@ -4,9 +4,9 @@ Per input partition a :class:`~stream.runtime.windows.PartitionWindows` assigns 
 to tumbling event-time windows keyed by (model, version, window start); each window's
 state is a :class:`~stream.stats.WindowSketch` on the version's reference profile. When
 the watermark closes a window it is scored (:func:`stream.stats.score_window`) and
-turned into a DriftScore record keyed by model; when a sliding window ends there too,
-the exact merge of the closed tumbling sketches it spans is scored as a second record
-(``window_kind="sliding"``). Beside each sketch a
+turned into a DriftScore record keyed by model; when the watermark reaches the end of
+a sliding window, the exact merge of the closed tumbling sketches it spans is scored
+as a record of its own (``window_kind="sliding"``). Beside each sketch a
 :class:`~stream.performance.WindowPerformance` tallies the window's predictions per
 variant (estimated accuracy from confidence) and the labels joined to them
 (:meth:`DriftProcessor.feedback`, :mod:`stream.feedback_join`). Kafka plumbing lives in
@@ -330,8 +330,8 @@ class DriftProcessor:
                     m.WATERMARK_LAG.labels(model).set(now - mark / 1000.0)
             for closed in windows.close_ready():
                 out.append(self._score(topic, partition, closed))
-                if closed.sliding is not None:
-                    out.append(self._score_sliding(topic, partition, closed.sliding))
+            for sliding in windows.sliding_ready():
+                out.append(self._score_sliding(topic, partition, sliding))
             self._keep_performance(topic, partition, windows)
         return out
 

@@ -12,9 +12,10 @@ Rules (per model; every event of a model is on one partition, in order):
   next DriftScore of its (model, version): the first window, at or after the one that
   was open when it arrived, that closes;
 - a **sliding** window ``[e - sliding, e)`` is the merge of the closed tumbling windows of
-  its (model, version) that start in it; it is produced when the tumbling window ending
-  at ``e`` closes, for every ``e`` on the model's slide (a tumbling window with no event
-  never closes, so the sliding window ending with it is not produced). Closed windows
+  its (model, version) that start in it; it is produced when the model's watermark
+  reaches ``e``, for every ``e`` on the model's slide whose span holds at least one
+  closed tumbling window (so also where the tumbling window ending at ``e`` was empty,
+  and never for a span without events). Closed windows
   are kept while a future sliding window can need them (at most ``sliding / size`` per
   model and version), and the commit offset stops at their first event, so a restart's
   replay rebuilds them (judging each replayed event as it was judged the first time,
@@ -35,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.runtime.checkpoint import Checkpoint
-from stream.runtime.window_plan import WindowPlan, WindowSizes
+from stream.runtime.window_plan import WindowPlan
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -77,8 +78,9 @@ class OpenWindow(Generic[S]):
 class SlidingWindow(Generic[S]):
     """A sliding window: the closed tumbling windows' states it merges, oldest first.
 
-    ``late_event_count`` is that of the tumbling window whose close produced it (late
-    events are reported once per window kind, not once per overlapping window).
+    ``late_event_count`` is that of the tumbling window of the same (model, version)
+    ending at ``end_ms`` (0 when there is none): late events are reported in tumbling
+    records, and repeated here, not once per overlapping sliding window.
     """
 
     key: WindowKey
@@ -104,8 +106,6 @@ class ClosedWindow(Generic[S]):
     last_offset: int
     events: int
     late_event_count: int
-    #: The sliding window this close completes, if one ends here.
-    sliding: SlidingWindow[S] | None = None
 
 
 @dataclass(slots=True)
@@ -152,6 +152,10 @@ class PartitionWindows(Generic[S]):
         self.replay_seeds: dict[str, int | None] = {}
         #: Per model: sliding windows starting before this are incomplete (not produced).
         self.sliding_from: dict[str, int] = {}
+        #: Per model: sliding windows ending at or before this were produced (or are due
+        #: to no one: a restart replays from a checkpoint whose watermark passed them).
+        self.sliding_done: dict[str, int] = {}
+        self._sliding_due: list[SlidingWindow[S]] = []
         if checkpoint:
             self._restore(checkpoint)
         self.replay_until = checkpoint.next_offset if checkpoint else -1
@@ -163,6 +167,7 @@ class PartitionWindows(Generic[S]):
             model, version = name.split(_SEP, 1)
             self.pending_late[(model, version)] = [list(e) for e in entries]
         self.max_time = dict(checkpoint.watermarks)
+        self.sliding_done = {m: t - self.lateness_ms for m, t in checkpoint.watermarks.items()}
         if checkpoint.seeds is None:  # older checkpoint: closed windows cannot be rebuilt
             for model, newest in checkpoint.watermarks.items():
                 self.sliding_from[model] = self.plan.sizes(model).start(newest - self.lateness_ms)
@@ -338,7 +343,8 @@ class PartitionWindows(Generic[S]):
             out.groups.append((window, members))
 
     def close_ready(self) -> list[ClosedWindow[S]]:
-        """Remove and return the windows whose end the watermark reached, oldest first.
+        """Remove and return the tumbling windows whose end the watermark reached,
+        oldest first; the sliding windows that became due wait in :meth:`sliding_ready`.
 
         Each closed window is kept while a sliding window may need it; restored
         windows (rebuilt by a replay) are kept and not returned.
@@ -351,6 +357,7 @@ class PartitionWindows(Generic[S]):
         ]
         ready.sort(key=lambda w: w.key)
         closed: list[ClosedWindow[S]] = []
+        late_at: dict[tuple[str, str, int], int] = {}
         for w in ready:
             del self.open[w.key]
             sizes = self.plan.sizes(w.key.model)
@@ -360,6 +367,7 @@ class PartitionWindows(Generic[S]):
             if w.restored:
                 continue
             late = self._take_late(w.key)
+            late_at[(w.key.model, w.key.version, end)] = late
             closed.append(
                 ClosedWindow(
                     key=w.key,
@@ -369,24 +377,48 @@ class PartitionWindows(Generic[S]):
                     last_offset=w.last_offset,
                     events=w.events,
                     late_event_count=late,
-                    sliding=self._sliding(w.key, end, sizes, late),
                 )
             )
+        self._sliding_due += self._due_sliding(late_at)
         self._forget_unneeded()
         return closed
 
+    def sliding_ready(self) -> list[SlidingWindow[S]]:
+        """Take the sliding windows that became due at the last :meth:`close_ready`
+        calls, by end (call it after each one: they are not repeated)."""
+        due, self._sliding_due = self._sliding_due, []
+        return due
+
+    def _due_sliding(self, late_at: dict[tuple[str, str, int], int]) -> list[SlidingWindow[S]]:
+        """Sliding windows whose end the watermark reached since the last call."""
+        due: list[SlidingWindow[S]] = []
+        for (model, version), kept in self.kept.items():
+            sizes = self.plan.sizes(model)
+            mark = self.max_time[model] - self.lateness_ms
+            done = self.sliding_done.get(model)
+            ends: set[int] = set()
+            for w in kept:  # ends on the slide whose span [e - sliding, e) holds w
+                first = w.key.start_ms + sizes.slide_ms - w.key.start_ms % sizes.slide_ms
+                ends.update(range(first, w.key.start_ms + sizes.sliding_ms + 1, sizes.slide_ms))
+            for end in sorted(e for e in ends if e <= mark and (done is None or e > done)):
+                start = end - sizes.sliding_ms
+                if start >= self.sliding_from.get(model, start):
+                    late = late_at.get((model, version, end), 0)
+                    due.append(self._sliding(WindowKey(start, model, version), end, kept, late))
+        for model, newest in self.max_time.items():  # never back: a replay starts lower
+            if self.plan.sizes(model).sliding_ms:
+                mark = newest - self.lateness_ms
+                self.sliding_done[model] = max(mark, self.sliding_done.get(model, mark))
+        due.sort(key=lambda s: (s.end_ms, s.key))
+        return due
+
+    @staticmethod
     def _sliding(
-        self, key: WindowKey, end: int, sizes: WindowSizes, late: int
-    ) -> SlidingWindow[S] | None:
-        """The sliding window ending at ``end`` (None: none ends there, or incomplete)."""
-        start = end - sizes.sliding_ms
-        if not sizes.ends_sliding(end) or start < self.sliding_from.get(key.model, start):
-            return None
-        parts = [
-            w for w in self.kept.get((key.model, key.version), []) if start <= w.key.start_ms < end
-        ]
+        key: WindowKey, end: int, kept: list[OpenWindow[S]], late: int
+    ) -> SlidingWindow[S]:
+        parts = [w for w in kept if key.start_ms <= w.key.start_ms < end]
         return SlidingWindow(
-            key=WindowKey(start, key.model, key.version),
+            key=key,
             end_ms=end,
             parts=[w.state for w in parts],
             first_offset=min(w.first_offset for w in parts),

@@ -52,7 +52,7 @@ def test_no_drift_then_shift_late_events_and_dead_letters(
 
     loop = loop_for(kafka_settings, profiles, "drift-a", tmp_path / "state")
     with running([loop]):
-        both = read_scores(kafka_settings, scores_topic, 8)  # tumbling and sliding
+        both = read_scores(kafka_settings, scores_topic, 4 + 9)  # tumbling and sliding
     scores, sliding = of_kind(both, "tumbling"), of_kind(both, "sliding")
     assert [s["window_start"] for s in scores] == [T0 + w * 60_000 for w in range(4)]
     assert [s["event_count"] for s in scores] == [300] * 4
@@ -66,13 +66,15 @@ def test_no_drift_then_shift_late_events_and_dead_letters(
     dlq.close()
     assert sorted(v or b"" for v in dead) == sorted([b"not avro", b"\xc3\x01garbage", b""])
     assert loop.stats.dead_letters == 3
-    # Sliding windows (15 min, every minute): the merge of every tumbling window so far.
-    assert [s["window_end"] for s in sliding] == [T0 + w * 60_000 for w in range(1, 5)]
+    # Sliding windows (15 min, every minute): the merge of every tumbling window so far,
+    # at every minute the watermark passed (9:30 after the closing event at 10:00).
+    assert [s["window_end"] for s in sliding] == [T0 + w * 60_000 for w in range(1, 10)]
     assert all(s["window_end"] - s["window_start"] == 900_000 for s in sliding)
-    assert [s["event_count"] for s in sliding] == [300, 600, 900, 1200]
-    assert [s["late_event_count"] for s in sliding] == [0, 2, 0, 0]
-    assert [s["drifted"] for s in sliding] == [False, False, True, True]
+    assert [s["event_count"] for s in sliding] == [300, 600, 900] + [1200] * 6
+    assert [s["late_event_count"] for s in sliding] == [0, 2] + [0] * 7
+    assert [s["drifted"] for s in sliding] == [False, False] + [True] * 7
     assert sliding[3]["drift_score"] == scores[3]["drift_score"]  # half shifted: 5 of 30
+    assert all(s["drift_score"] == sliding[3]["drift_score"] for s in sliding[3:])
 
 
 def test_one_and_three_instances_give_identical_drift_scores(
@@ -89,7 +91,7 @@ def test_one_and_three_instances_give_identical_drift_scores(
             shift = 1.5 if (k % 2 and window == 2) else 0.0
             stream += [(model, v) for v in window_events(model, window, 150, rng, shift)]
     stream += [(m, event(m, T0 + 600_000, x[0], names, 5)) for m in models]
-    expected = len(models) * 3 * 2  # a tumbling and a sliding record per window
+    expected = len(models) * (3 + 9)  # 3 tumbling, sliding at minutes 1..9 (watermark 9:30)
     results: list[dict[tuple[str, str, str, int], dict[str, object]]] = []
     for run, instances in (("one", 1), ("three", 3)):
         settings = kafka_settings.model_copy(

@@ -82,9 +82,9 @@ def test_sigkill_mid_stream_then_restart(
     )
     second = _start(kafka_settings, profiles, tmp_path / "state", log)
     expected = {(m, "1", "tumbling", T0 + w * 60_000) for m in models for w in range(windows)}
-    expected |= {
-        (m, "1", "sliding", T0 + w * 60_000 - 840_000) for m in models for w in range(windows)
-    }
+    # sliding windows end every minute while their 15 minutes hold window 0..5: 1..20
+    sliding_ends = range(1, windows + 15)
+    expected |= {(m, "1", "sliding", T0 + (e - 15) * 60_000) for m in models for e in sliding_ends}
     try:
         scores = read_scores(kafka_settings, scores_topic, len(expected))
     finally:
@@ -103,8 +103,8 @@ def test_sigkill_mid_stream_then_restart(
     assert [tumbling[(models[0], "1", "tumbling", T0 + w * 60_000)]["drifted"]
             for w in range(windows)] == [False, False, False, False, True, True]  # fmt: skip
     # Sliding windows after the restart still hold the windows closed before the kill:
-    # the replay rebuilt them (the sliding window ending after window w holds w + 1).
+    # the replay rebuilt them (120 events per tumbling window in the 15-minute span).
     for m in models:
-        counts = [by_key[(m, "1", "sliding", T0 + w * 60_000 - 840_000)][0]["event_count"]
-                  for w in range(windows)]  # fmt: skip
-        assert counts == [120 * (w + 1) for w in range(windows)], m
+        counts = [by_key[(m, "1", "sliding", T0 + (e - 15) * 60_000)][0]["event_count"]
+                  for e in sliding_ends]  # fmt: skip
+        assert counts == [120 * (min(e, windows) - max(0, e - 15)) for e in sliding_ends], m

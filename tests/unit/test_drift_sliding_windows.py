@@ -17,7 +17,7 @@ from hypothesis import strategies as hst
 
 from stream.runtime.checkpoint import Checkpoint
 from stream.runtime.window_plan import WindowPlan, WindowSizes
-from stream.runtime.windows import ClosedWindow, PartitionWindows
+from stream.runtime.windows import ClosedWindow, PartitionWindows, SlidingWindow
 
 SIZE, LATE = 60_000, 30_000
 PLAN = WindowPlan(
@@ -32,9 +32,12 @@ def _windows(checkpoint: Checkpoint | None = None) -> PartitionWindows[list[int]
     return PartitionWindows(PLAN, LATE, lambda key: [], checkpoint)
 
 
+Output = ClosedWindow[list[int]] | SlidingWindow[list[int]]
+
+
 def _feed(
     w: PartitionWindows[list[int]], events: list[Event], first_offset: int = 0
-) -> list[ClosedWindow[list[int]]]:
+) -> list[Output]:
     offsets = np.arange(first_offset, first_offset + len(events), dtype=np.int64)
     got = w.ingest(
         [e[0] for e in events],
@@ -44,28 +47,29 @@ def _feed(
     )
     for window, rows in got.groups:
         window.state.extend(offsets[rows].tolist())
-    return w.close_ready()
+    closed: list[Output] = list(w.close_ready())
+    return closed + list(w.sliding_ready())
 
 
-def _summary(closed: list[ClosedWindow[list[int]]]) -> Summary:
+def _summary(closed: list[Output]) -> Summary:
     """(kind, start, model, version, end, offsets, late) of every output, sorted."""
     out: Summary = []
     for c in closed:
         k = c.key
-        out.append(("tumbling", k.start_ms, k.model, k.version, c.end_ms, sorted(c.state),
-                    c.late_event_count))  # fmt: skip
-        if c.sliding is not None:
-            s = c.sliding
-            offsets = sorted(itertools.chain.from_iterable(s.parts))
-            assert s.events == len(offsets)
-            out.append(("sliding", s.key.start_ms, k.model, k.version, s.end_ms, offsets,
-                        s.late_event_count))  # fmt: skip
+        if isinstance(c, SlidingWindow):
+            offsets = sorted(itertools.chain.from_iterable(c.parts))
+            assert c.events == len(offsets)
+            out.append(("sliding", k.start_ms, k.model, k.version, c.end_ms, offsets,
+                        c.late_event_count))  # fmt: skip
+        else:
+            out.append(("tumbling", k.start_ms, k.model, k.version, c.end_ms, sorted(c.state),
+                        c.late_event_count))  # fmt: skip
     return sorted(out)
 
 
 def _run(events: list[Event], cuts: list[int]) -> Summary:
     w = _windows()
-    out: list[ClosedWindow[list[int]]] = []
+    out: list[Output] = []
     for a, b in itertools.pairwise([0, *cuts, len(events)]):
         out += _feed(w, events[a:b], a)
     return _summary(out)
@@ -95,14 +99,16 @@ def _reference(events: list[Event]) -> Summary:
     pairs = {(m, v) for _, (m, v, _) in counted}
     for model, version in sorted(pairs):
         sizes = PLAN.sizes(model)
+        if not sizes.sliding_ms:
+            continue
         mine = [(o, t) for o, (m, v, t) in counted if (m, v) == (model, version)]
-        ends = {t - t % sizes.tumbling_ms + sizes.tumbling_ms for _, t in mine}
-        for end in sorted(ends):
-            if end > newest[model] - LATE or not sizes.ends_sliding(end):
-                continue  # not closed yet, or no sliding window ends here
+        slide = sizes.slide_ms
+        first = min(t for _, t in mine) // slide * slide  # every end on the slide...
+        for end in range(first, newest[model] - LATE + 1, slide):  # ...the watermark reached
             start = end - sizes.sliding_ms
             offsets = sorted(o for o, t in mine if start <= t < end)
-            out.append(("sliding", start, model, version, end, offsets, 0))
+            if offsets:  # a span without a counted event has no sliding window
+                out.append(("sliding", start, model, version, end, offsets, 0))
     return sorted(out)
 
 
@@ -213,3 +219,16 @@ def test_checkpoint_without_seeds_warms_sliding_windows_up() -> None:
 def test_window_sizes_are_validated(sizes: tuple[int, int, int], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         WindowSizes(*sizes)
+
+
+def test_sparse_traffic_still_gets_a_sliding_window_every_slide() -> None:
+    """A model with events in every other minute, then silent for 10 minutes: a sliding
+    window at every minute whose 4-minute span holds events, none for an empty span."""
+    events = [("a", "1", m * SIZE + 1_000) for m in (0, 2, 4, 16, 18)]
+    events.append(("a", "1", 25 * SIZE))  # the watermark passes minute 24
+    got = [s for s in _run(events, []) if s[0] == "sliding"]
+    ends = [s[4] // SIZE for s in got]
+    assert ends == [1, 2, 3, 4, 5, 6, 7, 8, 17, 18, 19, 20, 21, 22]
+    assert [len(s[5]) for s in got] == [1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 2, 2, 1, 1]
+    tumbling = [s[1] // SIZE for s in _run(events, []) if s[0] == "tumbling"]
+    assert tumbling == [0, 2, 4, 16, 18]
