@@ -82,8 +82,8 @@ FEEDBACK_UNMATCHED: Final = Counter(
 )
 PREDICTIONS_UNLABELLED: Final = Counter(
     "driftline_drift_predictions_unlabelled",
-    "Predictions that left the join without a label: expired (join window passed) or "
-    "evicted (memory bound).",
+    "Predictions that left the join without a label: expired (join window passed), "
+    "evicted (memory bound) or revoked (their partition went to another instance).",
     ["model", "reason"],
 )
 LATE_LABELS: Final = Counter(

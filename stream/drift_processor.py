@@ -122,6 +122,8 @@ class DriftProcessor:
         self.partitions.pop((topic, partition), None)
         self.performance.pop((topic, partition), None)
         self.kept_performance.pop((topic, partition), None)
+        if self.join is not None:  # its models are counted elsewhere now
+            self.join.drop_source((topic, partition))
 
     def checkpoint(self, topic: str, partition: int) -> Checkpoint | None:
         """What to commit for the partition (None before its first event)."""

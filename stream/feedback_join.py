@@ -38,7 +38,7 @@ from stream.stats.labels import as_label
 IntArray = npt.NDArray[np.int64]
 CodeArray = npt.NDArray[np.int8]
 ObjectArray = npt.NDArray[np.object_]
-Dropped = Literal["expired", "evicted", "not_owned"]
+Dropped = Literal["expired", "evicted", "not_owned", "revoked"]
 
 
 class Label(NamedTuple):
@@ -275,6 +275,12 @@ class FeedbackJoin:
         while self._chunks and not self._chunks[0].alive:
             self._chunks.popleft()
             self._dead -= 1
+
+    def drop_source(self, source: tuple[str, int]) -> None:
+        """Drop the predictions counted from ``source`` (a partition this instance lost:
+        whoever gets it replays them); they leave as ``revoked``."""
+        for chunk in [c for c in self._chunks if c.alive and c.source == source]:
+            self._drop_chunk(chunk, "revoked")
 
     def _expire_labels(self, model: str, mark: int, why: Dropped) -> None:
         waiting = self._waiting.get(model)

@@ -111,3 +111,19 @@ def test_memory_is_bounded_by_count_oldest_evicted_first() -> None:
 def test_rejects_nonsense_bounds() -> None:
     with pytest.raises(ValueError, match="max_predictions"):
         FeedbackJoin(1_000, max_predictions=0)
+
+
+def test_predictions_of_a_revoked_partition_leave() -> None:
+    join = FeedbackJoin(60_000)
+    _predict(join, ["a", "b"], [1, 2], [1.0, 1.0])
+    join.add_predictions(
+        model="other", version="1", window_start=0, source=("inference.events", 3),
+        request_ids=["c"], event_time=np.array([3], dtype=np.int64),
+        variant=np.zeros(1, dtype=np.int8), predicted=np.array([0.0], dtype=object),
+    )  # fmt: skip
+    join.drop_source(SOURCE)
+    assert join.held_predictions == 1
+    assert join.take_counts().predictions_dropped == {("m", "revoked"): 2}
+    assert join.add_feedback(_label("a", 1.0)) is None  # held as an early label now
+    kept = join.add_feedback(_label("c", 0.0, model="other"))
+    assert kept is not None and kept.correct
