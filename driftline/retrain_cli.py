@@ -135,6 +135,7 @@ def run() -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    console.print(f"retrain worker: {worker.topic} (group {settings.group_id})", highlight=False)
+    # The launcher's health check looks for this line (driftline.stack.RETRAIN_READY).
+    print(f"retrain worker: consuming {worker.topic} (group {settings.group_id})", flush=True)  # noqa: T201
     worker.run()
     console.print(f"stopped after {worker.handled} requests", highlight=False)

@@ -7,8 +7,8 @@ starts the prediction API (``python -m serving``), then the drift processor
 (``python -m driftline drift run``) on those profiles and the SLO processor
 (``python -m driftline slo run``), Alertmanager (when Debian's ``prometheus-alertmanager``
 is installed), the alert evaluator (``python -m driftline alerts run``, posting to that
-Alertmanager) and Prometheus (when ``prometheus`` is installed, scraping every service on
-the ports it got), prints where everything listens and what it skipped and why, and on
+Alertmanager), the retrain worker (``python -m driftline retrain run``) and
+Prometheus (when ``prometheus`` is installed, scraping every service on the ports it got), prints where everything listens and what it skipped and why, and on
 SIGINT/SIGTERM stops everything in reverse order. A Kafka or Redis given through
 ``DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS`` / ``DRIFTLINE_REDIS_URL`` is used as is.
 """
@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit, urlunsplit
 
@@ -48,6 +49,8 @@ from serving.settings import ServingSettings
 from stream.alerting.settings import AlertingSettings
 from stream.settings import DriftProcessorSettings, SloSettings
 
+#: What ``driftline retrain run`` prints once it consumes (its health check).
+RETRAIN_READY = "retrain worker: consuming"
 #: Seconds serving gets to become healthy: imports and loading the champion from MLflow.
 SERVING_STARTUP_S = 120.0
 
@@ -95,6 +98,7 @@ class LocalStack:
             self._start_slo_processor()
             self._start_alertmanager()
             self._start_alert_evaluator()
+            self._start_retrain_worker()
             self._start_prometheus()
         except BaseException:
             self.stop()
@@ -286,6 +290,31 @@ class LocalStack:
             )
         )  # fmt: skip
 
+    def _start_retrain_worker(self) -> None:
+        """``driftline retrain run``: RetrainRequests (``POST /models/train``, alerts) become
+        MLflow runs and, past the gate, canaries; healthy once its log says it consumes."""
+        from retrain.settings import RetrainSettings
+
+        data_dir = self.stack.data_dir.resolve()
+        env = {**self.child_env(), "DRIFTLINE_DATA_DIR": str(data_dir)}
+        if self.kafka.topic_prefix:
+            env["DRIFTLINE_KAFKA_TOPIC_PREFIX"] = self.kafka.topic_prefix
+        log_path = self.stack.log_dir / "retrain-worker.log"
+        start = log_path.stat().st_size if log_path.exists() else 0
+        proc = ManagedProcess(
+            name="retrain-worker",
+            argv=[sys.executable, "-m", "driftline", "retrain", "run"],
+            log_path=log_path,
+            health=lambda: _log_has(log_path, start, RETRAIN_READY),
+            env=env,
+        )
+        # Imports (MLflow, scikit-learn) take a few seconds on a busy machine.
+        took = self._launch(proc, max(self.stack.startup_timeout_s, SERVING_STARTUP_S))
+        address = f"consumer group {RetrainSettings().group_id}"
+        self.endpoints.append(
+            Endpoint("retrain-worker", address, "embedded", proc.pid, took, str(log_path))
+        )
+
     def _launch(self, proc: ManagedProcess, timeout_s: float | None = None) -> float:
         self._processes.append(proc)
         proc.start()
@@ -316,6 +345,16 @@ def _http_ok(url: str) -> bool:
     try:
         return httpx.get(url, timeout=1.0).status_code == 200
     except httpx.HTTPError:
+        return False
+
+
+def _log_has(path: Path, offset: int, marker: str) -> bool:
+    """True once ``marker`` appears in ``path`` after byte ``offset`` (this start's output)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            return marker.encode() in handle.read()
+    except OSError:
         return False
 
 

@@ -132,6 +132,9 @@ def test_make_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
             assert found, text
             assert httpx.get(found.group(1) + path, timeout=10).status_code == 200
             ports.append(int(found.group(2)))
+        # The retrain worker consumes retrain.requests (its readiness line is in its log).
+        assert re.search(r"retrain-worker\W+consumer group driftline-retrain", text), text
+        assert "retrain worker: consuming" in (tmp_path / "logs" / "retrain-worker.log").read_text()
         servers = [p for p in psutil.Process(pid).children(recursive=True) if p.name() != "bash"]
         # launcher, broker, redis, serving, drift processor, SLO processor
         assert len(servers) >= 6, [p.name() for p in servers]
@@ -178,11 +181,13 @@ def test_external_kafka_is_used_as_is(
     )
     with stack:
         kafka, redis_ep, serving_ep, drift_ep, slo_ep = stack.endpoints[:5]
+        by_name = {ep.name: ep for ep in stack.endpoints}
         assert (serving_ep.name, serving_ep.origin) == ("serving", "embedded")
         assert (drift_ep.name, drift_ep.origin) == ("drift-processor", "embedded")
         assert httpx.get(drift_ep.address, timeout=10).status_code == 200
         assert (slo_ep.name, slo_ep.origin) == ("slo-processor", "embedded")
         assert httpx.get(slo_ep.address, timeout=10).status_code == 200
+        assert by_name["retrain-worker"].origin == "embedded"
         assert (kafka.origin, kafka.pid) == ("external", None)
         assert kafka.address == kafka_settings.bootstrap_servers
         assert redis_ep.origin == "embedded"
@@ -200,6 +205,7 @@ def test_external_redis_is_not_started(kafka_settings: KafkaSettings, tmp_path: 
         origins = [e.origin for e in stack.endpoints]
         assert origins[:5] == ["external", "external", "embedded", "embedded", "embedded"]
         assert set(origins[5:]) <= {"embedded"}
+        assert "retrain-worker" in [e.name for e in stack.endpoints]
         assert stack.endpoints[1].address == "redis://user:***@127.0.0.1:1/0"
 
 
