@@ -34,6 +34,10 @@ from schemas.exceptions import DecodeError
 
 log = logging.getLogger(__name__)
 
+#: Longest wait of one ``consume`` call: short, because ``consume`` waits its whole timeout
+#: unless 1000 records arrive, and partition ends come in tens of milliseconds.
+_POLL_S = 0.05
+
 #: (partition, offset, value bytes) of one consumed record.
 RawRecord = tuple[int, int, bytes]
 
@@ -77,7 +81,7 @@ def read_window(
     last_record = time.monotonic()
     try:
         while len(at_end) < len(starts) and time.monotonic() < deadline:
-            batch = consumer.consume(num_messages=1000, timeout=0.5)
+            batch = consumer.consume(num_messages=1000, timeout=_POLL_S)
             if not batch and time.monotonic() - last_record > idle_s:
                 log.warning(
                     "no end-of-partition from %s after %.1f s idle: stopping", topic, idle_s
@@ -119,7 +123,7 @@ def read_ranges(
     deadline = time.monotonic() + timeout_s
     try:
         while pending and time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=1000, timeout=0.5):
+            for msg in consumer.consume(num_messages=1000, timeout=_POLL_S):
                 err = msg.error()
                 if err is not None:
                     if err.fatal() or not (
