@@ -8,8 +8,9 @@ starts the prediction API (``python -m serving``), then the drift processor
 (``python -m driftline slo run``), Alertmanager (when Debian's ``prometheus-alertmanager``
 is installed), the alert evaluator (``python -m driftline alerts run``, posting to that
 Alertmanager), the retrain worker (``python -m driftline retrain run``) and
-Prometheus (when ``prometheus`` is installed, scraping every service on the ports it got), prints where everything listens and what it skipped and why, and on
-SIGINT/SIGTERM stops everything in reverse order. A Kafka or Redis given through
+Prometheus (when ``prometheus`` is installed, scraping every service on the ports it
+got), prints where everything listens and what it skipped and why, and on SIGINT/SIGTERM
+stops everything in reverse order. A Kafka or Redis given through
 ``DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS`` / ``DRIFTLINE_REDIS_URL`` is used as is.
 """
 
