@@ -396,6 +396,8 @@ class PartitionWindows(Generic[S]):
             sizes = self.plan.sizes(model)
             mark = self.max_time[model] - self.lateness_ms
             done = self.sliding_done.get(model)
+            if done is not None and mark - mark % sizes.slide_ms <= done:
+                continue  # no end on the slide passed since the last call (most steps)
             ends: set[int] = set()
             for w in kept:  # ends on the slide whose span [e - sliding, e) holds w
                 first = w.key.start_ms + sizes.slide_ms - w.key.start_ms % sizes.slide_ms
