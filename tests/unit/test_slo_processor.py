@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from schemas.catalog import SLO_WINDOW
 from schemas.codec import SingleObjectCodec
@@ -173,3 +174,31 @@ def test_history_reseeded_after_assignment_keeps_long_look_backs() -> None:
     late = _run(blind, values[1900:], batch=500)
     assert whole[late[-1].natural_key]["burn_rates"]["1h"] == pytest.approx(19 / 3000 / 0.001)
     assert late[-1].value["burn_rates"]["1h"] == 0.0
+
+
+def test_metrics_carry_the_closed_windows_values() -> None:
+    model = "metrics-model"  # labels of its own: the registry is process-wide
+    values = [
+        _value(i, i * 100, model, latency_ms=10.0 + i,
+               outcome="server_error" if i % 50 == 0 else "client_error" if i % 25 == 0 else "ok")
+        for i in range(500)
+    ] + [_value(999, 2 * MIN, model)]  # fmt: skip
+    (out,) = _run(SloProcessor(window_ms=MIN, lateness_ms=0), values)
+    v = out.value
+
+    def sample(name: str, **labels: str) -> float | None:
+        return REGISTRY.get_sample_value(name, {"model": model, "variant": "baseline", **labels})
+
+    assert sample("driftline_slo_requests_total", outcome="server_error") == 10
+    assert sample("driftline_slo_requests_total", outcome="client_error") == 10
+    assert sample("driftline_slo_error_rate") == pytest.approx(v["error_rate"]) == 0.02
+    assert sample("driftline_slo_client_error_rate") == pytest.approx(0.02)
+    assert sample("driftline_slo_latency_seconds", quantile="0.95") == pytest.approx(
+        v["latency_p95_ms"] / 1000
+    )
+    assert sample("driftline_slo_burn_rate", slo="availability", window="1h") == pytest.approx(
+        v["burn_rates"]["1h"]
+    )
+    assert sample("driftline_slo_burn_alert_firing", slo="availability", severity="page") == 1.0
+    assert sample("driftline_slo_burn_alert_firing", slo="latency", severity="page") == 0.0
+    assert sample("driftline_slo_windows_closed_total") == 1
