@@ -9,6 +9,9 @@ replayed once the cause is fixed) and adds headers saying why and where it came 
 ``driftline.dlq.source.topic``        topic the record was read from
 ``driftline.dlq.source.partition``    its partition (decimal)
 ``driftline.dlq.source.offset``       its offset (decimal)
+``driftline.dlq.group``               consumer group that routed it, when given: each
+                                      group reading a topic (drift, SLO) routes its
+                                      own copy of a bad record
 ====================================  ==============================================
 
 Every dead letter is counted in ``driftline_dead_letters_total{reason, topic}``.
@@ -30,6 +33,7 @@ DETAIL: Final = HEADER_PREFIX + "detail"
 SOURCE_TOPIC: Final = HEADER_PREFIX + "source.topic"
 SOURCE_PARTITION: Final = HEADER_PREFIX + "source.partition"
 SOURCE_OFFSET: Final = HEADER_PREFIX + "source.offset"
+GROUP: Final = HEADER_PREFIX + "group"
 
 #: Header values are bytes; a detail this long is cut (the original bytes carry the rest).
 _MAX_DETAIL: Final = 1000
@@ -84,11 +88,15 @@ class DeadLetterRouter:
 
     :param producer: a producer built with :func:`schemas.kafka_config.producer_config`.
     :param topic: the (prefixed) name of the dead-letter topic.
+    :param group: the consumer group routing, added as ``driftline.dlq.group``; several
+        groups read ``inference.events`` and each routes a bad record once, so
+        (source topic, partition, offset, group) identifies a dead letter.
     """
 
-    def __init__(self, producer: Producer, topic: str) -> None:
+    def __init__(self, producer: Producer, topic: str, group: str | None = None) -> None:
         self.producer = producer
         self.topic = topic
+        self.group = group
         self.sent = 0
         self._failures: list[str] = []
         self._lock = threading.Lock()
@@ -98,10 +106,13 @@ class DeadLetterRouter:
         source = record.topic() or ""
         key = record.key()
         value = record.value()
+        headers = dead_letter_headers(record, error)
+        if self.group is not None:
+            headers.append((GROUP, self.group.encode()))
         self._produce(
             key=key if key is not None else source.encode(),
             value=value,
-            headers=dead_letter_headers(record, error),
+            headers=headers,
         )
         DEAD_LETTERS_TOTAL.labels(reason=error.reason, topic=source).inc()
         self.sent += 1

@@ -49,7 +49,9 @@ def build_drift_loop(
         else None,
         plan=settings.window_plan(),
     )
-    dead_letters = DeadLetterRouter(producer, DEAD_LETTERS.prefixed(prefix).name)
+    dead_letters = DeadLetterRouter(
+        producer, DEAD_LETTERS.prefixed(prefix).name, group=settings.group_id
+    )
     feedback = None
     if settings.feedback_join:
         feedback = FeedbackReader(

@@ -80,7 +80,9 @@ def build_slo_loop(
         record_type=SLO_WINDOW,
         input_topic=INFERENCE_EVENTS.prefixed(prefix).name,
         output_topic=output_topic,
-        dead_letters=DeadLetterRouter(producer, DEAD_LETTERS.prefixed(prefix).name),
+        dead_letters=DeadLetterRouter(
+            producer, DEAD_LETTERS.prefixed(prefix).name, group=settings.group_id
+        ),
         group_id=settings.group_id,
         store=None
         if settings.state_dir is None

@@ -13,7 +13,7 @@ from confluent_kafka import Message
 
 from schemas.admin import ensure_topics, make_admin
 from schemas.codec import SingleObjectCodec
-from schemas.dead_letters import REASON
+from schemas.dead_letters import GROUP, REASON
 from schemas.settings import KafkaSettings
 from schemas.topics import DEAD_LETTERS, INFERENCE_EVENTS, SLO_WINDOWS
 from stream.runtime.loop import ProcessorLoop
@@ -117,6 +117,7 @@ def test_events_in_slo_windows_out_bad_records_to_the_dead_letters(
     dlq.close()
     assert sorted(m.value() or b"" for m in dead) == [b"not avro", b"\xc3\x01garbage"]
     assert all(dict(m.headers() or [])[REASON] for m in dead)
+    assert all(dict(m.headers() or [])[GROUP] == b"slo-a" for m in dead)
     assert loop.stats.dead_letters == 2
 
 

@@ -130,3 +130,14 @@ def test_missing_key_uses_the_source_topic() -> None:
     router = dl.DeadLetterRouter(producer, "dlq")  # type: ignore[arg-type]
     RecordDecoder(CODEC, router).decode_one(FakeMessage(b"junk", _key=None))
     assert producer.sent[0]["key"] == b"t.inference.events"
+
+
+def test_the_routing_group_is_named_when_given() -> None:
+    producer = RecordingProducer()
+    router = dl.DeadLetterRouter(producer, "dlq", group="driftline-slo")  # type: ignore[arg-type]
+    RecordDecoder(CODEC, router).decode_one(FakeMessage(b"junk"))
+    assert dict(producer.sent[0]["headers"])[dl.GROUP] == b"driftline-slo"
+    anonymous = RecordingProducer()
+    plain = dl.DeadLetterRouter(anonymous, "dlq")  # type: ignore[arg-type]
+    RecordDecoder(CODEC, plain).decode_one(FakeMessage(b"junk"))
+    assert dl.GROUP not in dict(anonymous.sent[0]["headers"])
