@@ -15,6 +15,7 @@ from schemas.exceptions import DriftlineError
 from schemas.settings import KafkaSettings
 from stream.alerting.app import build_alert_loop
 from stream.alerting.rules import format_duration, load_rules
+from stream.alerting.sender import redacted
 from stream.alerting.settings import AlertingSettings, AlertmanagerSettings
 
 alerts_app = typer.Typer(help="The alert evaluator.", no_args_is_help=True)
@@ -48,7 +49,11 @@ def run(
     signal.signal(signal.SIGTERM, stop)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
-    target = alertmanager.url or "no Alertmanager (DRIFTLINE_ALERTMANAGER_URL unset)"
+    target = (
+        redacted(alertmanager.url)
+        if alertmanager.url
+        else "no Alertmanager (DRIFTLINE_ALERTMANAGER_URL unset)"
+    )
     typer.echo(
         f"alert evaluator: {loop.drift_topic}, {loop.slo_topic} -> {loop.alerts_topic}, "
         f"{loop.retrain_topic}, {target} (group {settings.group_id})"

@@ -30,6 +30,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -84,6 +85,7 @@ class AlertmanagerSender:
         clock: Clock = time.time,
     ) -> None:
         self.endpoint = url.rstrip("/") + "/api/v2/alerts"
+        self.shown = redacted(self.endpoint)
         self.client = client or httpx.Client(timeout=timeout_s)
         self.resend_interval_s = resend_interval_s
         self.firing_ttl_s = firing_ttl_s if firing_ttl_s is not None else 4 * resend_interval_s
@@ -160,7 +162,7 @@ class AlertmanagerSender:
             m.SEND_FAILURES.inc()
             log.warning(
                 "Alertmanager %s refused %d alerts (%s); retrying in %.1f s",
-                self.endpoint, len(body), _reason(exc), delay,
+                self.shown, len(body), _reason(exc), delay,
             )  # fmt: skip
             return False
         with self._lock:
@@ -233,6 +235,15 @@ class AlertmanagerSender:
         if self.pending:
             log.warning("stopping with %d alerts undelivered to Alertmanager", len(self.pending))
         self.client.close()
+
+
+def redacted(url: str) -> str:
+    """``url`` without a password, for logs (an Alertmanager behind basic auth)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
+    return urlunsplit(parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else "")))
 
 
 def _reason(exc: httpx.HTTPError) -> str:
