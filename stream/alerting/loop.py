@@ -239,6 +239,7 @@ class AlertLoop:
         if partitions:
             self.evaluator.states.clear()
             self.evaluator.seen.clear()
+            m.FIRING.clear()  # rebuilt by the replay, like the states
 
     def _restore(self) -> None:
         """Seek each newly assigned partition ``replay_s`` back; note where replay ends."""
