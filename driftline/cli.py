@@ -11,6 +11,7 @@ from rich.table import Table
 
 from driftline import __version__
 from driftline.alerts_cli import alerts_app
+from driftline.canary_cli import canary_app
 from driftline.drift_cli import drift_app
 from driftline.reference_cli import reference_app
 from driftline.report_cli import report
@@ -40,6 +41,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(slo_app, name="slo")
 app.add_typer(reference_app, name="reference")
 app.add_typer(retrain_app, name="retrain")
+app.add_typer(canary_app, name="canary")
 app.command("train")(train)
 app.command("rollback")(rollback)
 app.command("report")(report)

@@ -90,3 +90,30 @@ class RetrainSettings(BaseSettings):
     poll_timeout_s: float = Field(
         default=1.0, gt=0, description="Longest wait of one poll of retrain.requests."
     )
+
+
+class CanaryAnalysisSettings(BaseSettings):
+    """The canary controller: steps, how many windows each needs, and the thresholds."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_CANARY_", frozen=True, extra="ignore")
+
+    group_id: str = Field(default="driftline-canary", description="Consumer group on slo.windows.")
+    steps: list[float] = Field(
+        default_factory=lambda: [0.1, 0.5, 1.0],
+        description="Canary shares, in order; passing the last one promotes (JSON list).",
+    )
+    windows: int = Field(default=3, ge=1, description="Passing window pairs each step needs.")
+    min_requests: int = Field(
+        default=20, ge=1, description="Canary requests a window needs to count as evidence."
+    )
+    max_error_rate_increase: float = Field(
+        default=0.01, ge=0, le=1, description="How much the canary's error rate may exceed the "
+        "baseline's in one window.",
+    )  # fmt: skip
+    max_latency_ratio: float = Field(
+        default=1.5, ge=1, description="Largest canary p99 as a multiple of the baseline's."
+    )
+    latency_floor_ms: float = Field(
+        default=5.0, ge=0, description="A canary p99 below this always passes the latency rule."
+    )
+    poll_timeout_s: float = Field(default=0.5, gt=0, description="Longest wait of one poll.")

@@ -9,79 +9,18 @@ last record for the model says the champion takes all traffic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 import redis
 import typer
 from rich.console import Console
 
-from schemas.codec import Codec
-from schemas.deployments import deployment_event, publish_deployment_event
 from schemas.exceptions import DeliveryError
 from schemas.model_registry import ModelStore
-from schemas.rollout_state import RolloutState, RolloutStore
+from schemas.promotion import execute_rollback, plan_rollback
+from schemas.rollout_state import RolloutStore
 from schemas.settings import KafkaSettings, RedisSettings
-from schemas.topics import MODEL_DEPLOYMENTS
 from serving.settings import ServingSettings
-
-
-@dataclass(frozen=True)
-class RollbackPlan:
-    """What a rollback changes (or would change)."""
-
-    model_name: str
-    champion_version: str | None
-    before: RolloutState
-
-    def describe(self) -> str:
-        canary = (
-            f"canary version {self.before.canary_version} at share {self.before.canary_share:g}"
-            if self.before.canary_version is not None
-            else "no canary"
-        )
-        return (
-            f"{self.model_name}: now {canary}; rollback sets the canary share to 0 and clears "
-            f"the canary version in Redis, so champion version {self.champion_version} takes "
-            f"all traffic, and publishes a DeploymentEvent (rolled_back) to "
-            f"{MODEL_DEPLOYMENTS.name}"
-        )
-
-    def event(self, reason: str) -> dict[str, Any]:
-        """The DeploymentEvent that records the rollback (a shadow, if any, stays)."""
-        return deployment_event(
-            model_name=self.model_name,
-            action="rolled_back",
-            reason=reason,
-            champion_version=self.champion_version,
-            shadow_version=self.before.shadow_version,
-            evidence={"canary_share_before": self.before.canary_share},
-        )
-
-
-def plan_rollback(model_name: str, rollout: RolloutStore, store: ModelStore) -> RollbackPlan:
-    """Read the live state; change nothing."""
-    before = rollout.read(model_name) or RolloutState()
-    return RollbackPlan(model_name, store.alias_version(model_name, "champion"), before)
-
-
-def execute_rollback(
-    plan: RollbackPlan,
-    rollout: RolloutStore,
-    kafka: KafkaSettings,
-    reason: str,
-    codec: Codec | None = None,
-    timeout_s: float = 15.0,
-) -> dict[str, Any]:
-    """Clear the canary in Redis, then publish the DeploymentEvent; return the event.
-
-    :raises DeliveryError: Kafka did not acknowledge the event (Redis is already changed:
-        traffic is back on the champion; rerun to record it).
-    """
-    rollout.write_canary(plan.model_name, None, 0.0)
-    event = plan.event(reason)
-    publish_deployment_event(kafka, event, codec, timeout_s)
-    return event
 
 
 def rollback(

@@ -11,10 +11,14 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from schemas.exceptions import DeliveryError, ModelNotFoundError
+from schemas.promotion import (
+    NothingToPromoteError,
+    execute_rollback,
+    plan_rollback,
+    promote_canary,
+)
 from schemas.rollout_state import RolloutStore
 from serving.api.deps import StateDep
-from serving.promote import NothingToPromoteError, promote_canary
-from serving.rollback import execute_rollback, plan_rollback
 from serving.rollout import RolloutWatcher
 from serving.state import ServingState
 

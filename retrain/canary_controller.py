@@ -1,0 +1,223 @@
+"""The canary controller: steps a canary up on live evidence, promotes it, or rolls it back.
+
+A consumer group on ``slo.windows`` (``driftline canary run``). For each model whose
+rollout state (Redis) has an active canary, it pairs the canary's SloWindows (of the
+canary version) with the baseline's of the same window and judges the current step with
+:func:`retrain.canary.analyse`. Pass: the next share of ``DRIFTLINE_CANARY_STEPS``
+(rollout state + DeploymentEvent ``canary_step``), or, after the last step, promotion
+(alias ``champion`` moved, rollout state, DeploymentEvent ``promoted``). Fail: rollback
+(canary cleared, DeploymentEvent ``rolled_back``), at the first failing window. Every
+decision's event carries its evidence.
+
+Windows that started before the controller changed the share belong to the old step and
+are ignored. Offsets are committed after each decision only, so a restarted controller
+re-reads the windows of the step in progress from Kafka.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from retrain.canary import CanaryVerdict, SloSummary, analyse, next_share
+from retrain.settings import CanaryAnalysisSettings
+from schemas.catalog import SLO_WINDOW
+from schemas.codec import Codec, make_codec
+from schemas.consumer import RecordDecoder
+from schemas.dead_letters import DeadLetterRouter
+from schemas.deployments import deployment_event, publish_deployment_event
+from schemas.events import now_ms
+from schemas.kafka_config import consumer_config, producer_config
+from schemas.model_registry import ModelStore
+from schemas.promotion import execute_rollback, plan_rollback, promote_canary
+from schemas.rollout_state import RolloutState, RolloutStore
+from schemas.settings import KafkaSettings
+from schemas.topics import DEAD_LETTERS, SLO_WINDOWS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepState:
+    """The step in progress for one model: its canary, share, and window pairs so far."""
+
+    version: str
+    share: float
+    since_ms: int | None
+    canary: dict[int, SloSummary] = field(default_factory=dict)
+    baseline: dict[int, SloSummary] = field(default_factory=dict)
+
+    def pairs(self) -> list[tuple[int, SloSummary, SloSummary]]:
+        return [(s, c, self.baseline[s]) for s, c in self.canary.items() if s in self.baseline]
+
+
+@dataclass(frozen=True)
+class CanaryDecision:
+    """What the controller did: ``canary_step``, ``promoted`` or ``rolled_back``."""
+
+    model_name: str
+    action: str
+    version: str
+    share: float
+    verdict: CanaryVerdict
+
+
+def summary(record: Mapping[str, Any]) -> SloSummary:
+    return SloSummary(
+        int(record["request_count"]), float(record["error_rate"]), float(record["latency_p99_ms"])
+    )
+
+
+class CanaryController:
+    """Judge and act; :meth:`observe` is the whole logic, the loop only feeds it."""
+
+    def __init__(
+        self,
+        settings: CanaryAnalysisSettings,
+        kafka: KafkaSettings,
+        rollout: RolloutStore,
+        store: ModelStore,
+        codec: Codec | None = None,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.settings = settings
+        self.kafka = kafka
+        self.rollout = rollout
+        self.store = store
+        self.codec = codec or make_codec()
+        self.clock = clock
+        self.steps: dict[str, StepState] = {}
+
+    def observe(self, record: Mapping[str, Any]) -> CanaryDecision | None:
+        """Take one SloWindow; act and return the decision when the step is decided."""
+        model = str(record["model_name"])
+        state = self.rollout.read(model)
+        if state is None or not state.active or state.canary_version is None:
+            self.steps.pop(model, None)
+            return None
+        step = self.steps.get(model)
+        if step is None or (step.version, step.share) != (state.canary_version, state.canary_share):
+            step = StepState(state.canary_version, state.canary_share, None)
+            self.steps[model] = step
+        start = int(record["window_start"])
+        if step.since_ms is not None and start < step.since_ms:
+            return None
+        variant = record["variant"]
+        if variant == "canary" and record.get("model_version") == step.version:
+            step.canary[start] = summary(record)
+        elif variant == "baseline":
+            step.baseline[start] = summary(record)
+        else:
+            return None
+        verdict = analyse(step.pairs(), self.settings)
+        if verdict.decision == "inconclusive":
+            return None
+        return self._act(model, step, verdict)
+
+    def _act(self, model: str, step: StepState, verdict: CanaryVerdict) -> CanaryDecision:
+        if verdict.decision == "fail":
+            plan = plan_rollback(model, self.rollout, self.store)
+            execute_rollback(
+                plan, self.rollout, self.kafka, f"canary analysis failed: {verdict.reason}",
+                self.codec, evidence=verdict.evidence,
+            )  # fmt: skip
+            self.steps.pop(model, None)
+            return CanaryDecision(model, "rolled_back", step.version, 0.0, verdict)
+        share = next_share(step.share, self.settings.steps)
+        if share is None:
+            promote_canary(
+                model, self.rollout, self.store, self.kafka,
+                f"canary analysis passed at share {step.share:g}: {verdict.reason}",
+                evidence=verdict.evidence,
+            )  # fmt: skip
+            self.steps.pop(model, None)
+            return CanaryDecision(model, "promoted", step.version, 1.0, verdict)
+        self.rollout.write_canary(model, step.version, share)
+        event = deployment_event(
+            model_name=model,
+            action="canary_step",
+            reason=f"canary analysis passed at share {step.share:g}: {verdict.reason}",
+            champion_version=self.store.alias_version(model, "champion"),
+            canary_version=step.version,
+            canary_share=share,
+            shadow_version=(self.rollout.read(model) or RolloutState()).shadow_version,
+            evidence=verdict.evidence | {"previous_share": step.share},
+        )
+        publish_deployment_event(self.kafka, event, self.codec)
+        self.steps[model] = StepState(step.version, share, self.clock())
+        return CanaryDecision(model, "canary_step", step.version, share, verdict)
+
+
+class CanaryLoop:
+    """Consume ``slo.windows`` into a :class:`CanaryController` until :meth:`stop`.
+
+    A dependency failing (Redis, MLflow, Kafka) while acting: the record is re-read after
+    ``retry_backoff_s``; an undecodable record goes to the dead-letter topic.
+    """
+
+    def __init__(
+        self,
+        controller: CanaryController,
+        on_decision: Callable[[CanaryDecision], None] | None = None,
+        retry_backoff_s: float = 2.0,
+    ) -> None:
+        self.controller = controller
+        self.on_decision = on_decision
+        self.retry_backoff_s = retry_backoff_s
+        kafka = controller.kafka
+        self.topic = SLO_WINDOWS.prefixed(kafka.topic_prefix).name
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        settings, kafka = self.controller.settings, self.controller.kafka
+        consumer = Consumer(consumer_config(kafka, settings.group_id))
+        dead_topic = DEAD_LETTERS.prefixed(kafka.topic_prefix).name
+        dead_letters = DeadLetterRouter(Producer(producer_config(kafka)), dead_topic)
+        decoder = RecordDecoder(self.controller.codec, dead_letters, {self.topic: SLO_WINDOW})
+        consumer.subscribe([self.topic])
+        try:
+            while not self._stop.is_set():
+                msg = consumer.poll(settings.poll_timeout_s)
+                if msg is None:
+                    continue
+                err = msg.error()
+                if err is not None:
+                    if err.code() != KafkaError._PARTITION_EOF and (
+                        err.fatal() or not err.retriable()
+                    ):
+                        raise KafkaException(err)
+                    continue
+                decoded = decoder.decode_one(msg)
+                if decoded is None:
+                    dead_letters.flush()
+                    continue
+                try:
+                    decision = self.controller.observe(decoded.value)
+                except Exception as exc:  # a dependency is away: read the record again
+                    self._retry(consumer, msg, exc)
+                    continue
+                if decision is not None:
+                    consumer.commit(message=msg, asynchronous=False)
+                    log.info(
+                        "%s: %s (version %s, share %g): %s", decision.model_name,
+                        decision.action, decision.version, decision.share, decision.verdict.reason,
+                    )  # fmt: skip
+                    if self.on_decision is not None:
+                        self.on_decision(decision)
+        finally:
+            consumer.close()
+
+    def _retry(self, consumer: Consumer, msg: Message, exc: Exception) -> None:
+        """Seek back to ``msg`` and wait ``retry_backoff_s`` before reading it again."""
+        log.warning("canary decision failed (%s: %s); retrying", type(exc).__name__, exc)
+        position = TopicPartition(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
+        consumer.seek(position)
+        self._stop.wait(self.retry_backoff_s)

@@ -1,0 +1,131 @@
+"""The canary controller on the embedded broker, a real redis-server and a sqlite MLflow."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from confluent_kafka import Producer
+
+from retrain.canary_controller import CanaryController, CanaryDecision, CanaryLoop
+from retrain.settings import CanaryAnalysisSettings
+from retrain.training import train_and_register
+from schemas.catalog import SLO_WINDOW
+from schemas.codec import SingleObjectCodec
+from schemas.events import now_ms
+from schemas.kafka_config import producer_config
+from schemas.model_registry import ModelStore
+from schemas.rollout_state import RolloutState, RolloutStore
+from schemas.settings import KafkaSettings
+from schemas.topics import DEAD_LETTERS, MODEL_DEPLOYMENTS, SLO_WINDOWS
+from tests.integration.retrain_helpers import WorkerThread, records_on, wait_for
+from tests.records_factory import samples
+
+
+@pytest.fixture(scope="module")
+def canary_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelStore]:
+    """Per test model names; each gets a champion (v1) and a challenger (v2)."""
+    yield ModelStore.embedded(tmp_path_factory.mktemp("canary-mlflow"))
+
+
+def _model(store: ModelStore, rollout: RolloutStore) -> str:
+    name = f"canary-{uuid.uuid4().hex[:6]}"
+    train_and_register(store, name)
+    candidate = train_and_register(store, name, alias="challenger", parameters={"C": 0.5})
+    rollout.write_canary(name, candidate.version, 0.1)
+    return name
+
+
+def _window(model: str, variant: str, version: str, start: int, error_rate: float) -> bytes:
+    record: dict[str, Any] = samples()["SloWindow"] | {
+        "model_name": model, "model_version": version, "variant": variant,
+        "window_start": start, "window_end": start + 60_000, "request_count": 100,
+        "error_rate": error_rate, "server_error_count": int(error_rate * 100),
+        "client_error_count": 0, "latency_p99_ms": 20.0,
+    }  # fmt: skip
+    return SingleObjectCodec().encode(SLO_WINDOW, record)
+
+
+def _run(
+    kafka: KafkaSettings,
+    store: ModelStore,
+    rollout: RolloutStore,
+    windows: list[bytes],
+    model: str,
+    until: Callable[[list[CanaryDecision]], bool],
+) -> list[CanaryDecision]:
+    producer = Producer(producer_config(kafka))
+    topic = SLO_WINDOWS.prefixed(kafka.topic_prefix).name
+    for value in windows:
+        producer.produce(topic, value, key=model.encode())
+    assert producer.flush(30) == 0
+    settings = CanaryAnalysisSettings(group_id=f"canary-{uuid.uuid4().hex[:6]}", poll_timeout_s=0.2)
+    decisions: list[CanaryDecision] = []
+    loop = CanaryLoop(CanaryController(settings, kafka, rollout, store), decisions.append)
+    with WorkerThread(loop) as running:
+        assert wait_for(lambda: until(decisions) or running.error is not None)
+    assert running.error is None
+    return decisions
+
+
+def test_a_healthy_canary_steps_up_and_is_promoted(
+    kafka_settings: KafkaSettings,
+    make_topics: Callable[..., list[str]],
+    redis_client: redis.Redis,
+    canary_store: ModelStore,
+) -> None:
+    make_topics(SLO_WINDOWS, MODEL_DEPLOYMENTS, DEAD_LETTERS)
+    rollout = RolloutStore(redis_client)
+    name = _model(canary_store, rollout)
+    version = canary_store.alias_version(name, "challenger")
+    assert version is not None
+    t0 = now_ms() + 60_000  # after every step the controller takes: all counted in order
+    windows = []
+    for i in range(9):  # three steps of three window pairs
+        start = t0 + i * 60_000
+        windows += [
+            _window(name, "canary", version, start, 0.0),
+            _window(name, "baseline", "1", start, 0.0),
+        ]
+    decisions = _run(kafka_settings, canary_store, rollout, windows, name, lambda d: len(d) >= 3)
+    assert [(d.action, d.share) for d in decisions] == [
+        ("canary_step", 0.5),
+        ("canary_step", 1.0),
+        ("promoted", 1.0),
+    ]
+    assert canary_store.alias_version(name, "champion") == version
+    state = rollout.read(name)
+    assert state is not None and state.canary_version is None and state.champion_version == version
+    events = records_on(kafka_settings, MODEL_DEPLOYMENTS, 3)
+    assert [e["action"] for e in events] == ["canary_step", "canary_step", "promoted"]
+    assert [e["canary_share"] for e in events[:2]] == [0.5, 1.0]
+    assert events[2]["evidence"]["windows_passed"] == 3.0
+
+
+def test_a_canary_that_degrades_is_rolled_back_at_the_first_bad_window(
+    kafka_settings: KafkaSettings,
+    make_topics: Callable[..., list[str]],
+    redis_client: redis.Redis,
+    canary_store: ModelStore,
+) -> None:
+    make_topics(SLO_WINDOWS, MODEL_DEPLOYMENTS, DEAD_LETTERS)
+    rollout = RolloutStore(redis_client)
+    name = _model(canary_store, rollout)
+    version = canary_store.alias_version(name, "challenger")
+    assert version is not None
+    t0 = now_ms()
+    windows = [
+        _window(name, "canary", version, t0, 0.0), _window(name, "baseline", "1", t0, 0.0),
+        _window(name, "canary", version, t0 + 60_000, 0.2),  # injected errors
+        _window(name, "baseline", "1", t0 + 60_000, 0.0),
+    ]  # fmt: skip
+    decisions = _run(kafka_settings, canary_store, rollout, windows, name, lambda d: bool(d))
+    assert [(d.action, d.version) for d in decisions] == [("rolled_back", version)]
+    assert rollout.read(name) == RolloutState(None, 0.0)
+    assert canary_store.alias_version(name, "champion") == "1"
+    (event,) = records_on(kafka_settings, MODEL_DEPLOYMENTS, 1)
+    assert event["action"] == "rolled_back" and "canary error rate 0.2000" in event["reason"]
+    assert event["evidence"]["canary_error_rate"] == 0.2
