@@ -180,7 +180,9 @@ class CanaryLoop:
         settings, kafka = self.controller.settings, self.controller.kafka
         consumer = Consumer(consumer_config(kafka, settings.group_id))
         dead_topic = DEAD_LETTERS.prefixed(kafka.topic_prefix).name
-        dead_letters = DeadLetterRouter(Producer(producer_config(kafka)), dead_topic)
+        dead_letters = DeadLetterRouter(
+            Producer(producer_config(kafka)), dead_topic, settings.group_id
+        )
         decoder = RecordDecoder(self.controller.codec, dead_letters, {self.topic: SLO_WINDOW})
         consumer.subscribe([self.topic])
         try:

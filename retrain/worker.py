@@ -85,6 +85,7 @@ class RetrainWorker:
         dead_letters = DeadLetterRouter(
             Producer(producer_config(self.kafka)),
             DEAD_LETTERS.prefixed(self.kafka.topic_prefix).name,
+            self.settings.group_id,
         )
         decoder = RecordDecoder(self.codec, dead_letters, {self.topic: RETRAIN_REQUEST})
         consumer.subscribe([self.topic])
