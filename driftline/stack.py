@@ -7,7 +7,8 @@ starts the prediction API (``python -m serving``), then the drift processor
 (``python -m driftline drift run``) on those profiles and the SLO processor
 (``python -m driftline slo run``), Alertmanager (when Debian's ``prometheus-alertmanager``
 is installed), the alert evaluator (``python -m driftline alerts run``, posting to that
-Alertmanager), the retrain worker (``python -m driftline retrain run``) and
+Alertmanager), the retrain worker (``python -m driftline retrain run``), the canary
+controller (``python -m driftline canary run``) and
 Prometheus (when ``prometheus`` is installed, scraping every service on the ports it
 got), prints where everything listens and what it skipped and why, and on SIGINT/SIGTERM
 stops everything in reverse order. A Kafka or Redis given through
@@ -52,6 +53,8 @@ from stream.settings import DriftProcessorSettings, SloSettings
 
 #: What ``driftline retrain run`` prints once it consumes (its health check).
 RETRAIN_READY = "retrain worker: consuming"
+#: What ``driftline canary run`` prints once it consumes.
+CANARY_READY = "canary controller: consuming"
 #: Seconds serving gets to become healthy: imports and loading the champion from MLflow.
 SERVING_STARTUP_S = 120.0
 
@@ -100,6 +103,7 @@ class LocalStack:
             self._start_alertmanager()
             self._start_alert_evaluator()
             self._start_retrain_worker()
+            self._start_canary_controller()
             self._start_prometheus()
         except BaseException:
             self.stop()
@@ -293,27 +297,39 @@ class LocalStack:
 
     def _start_retrain_worker(self) -> None:
         """``driftline retrain run``: RetrainRequests (``POST /models/train``, alerts) become
-        MLflow runs and, past the gate, canaries; healthy once its log says it consumes."""
+        MLflow runs and, past the gate, canaries."""
         from retrain.settings import RetrainSettings
 
+        self._start_consumer("retrain-worker", "retrain", RETRAIN_READY, RetrainSettings().group_id)
+
+    def _start_canary_controller(self) -> None:
+        """``driftline canary run``: canaries stepped up, promoted or rolled back on
+        ``slo.windows``."""
+        from retrain.settings import CanaryAnalysisSettings
+
+        group = CanaryAnalysisSettings().group_id
+        self._start_consumer("canary-controller", "canary", CANARY_READY, group)
+
+    def _start_consumer(self, name: str, command: str, ready: str, group: str) -> None:
+        """A ``driftline <command> run`` process without an HTTP port: healthy once its log
+        (this start's part of it) says it consumes."""
         data_dir = self.stack.data_dir.resolve()
         env = {**self.child_env(), "DRIFTLINE_DATA_DIR": str(data_dir)}
         if self.kafka.topic_prefix:
             env["DRIFTLINE_KAFKA_TOPIC_PREFIX"] = self.kafka.topic_prefix
-        log_path = self.stack.log_dir / "retrain-worker.log"
+        log_path = self.stack.log_dir / f"{name}.log"
         start = log_path.stat().st_size if log_path.exists() else 0
         proc = ManagedProcess(
-            name="retrain-worker",
-            argv=[sys.executable, "-m", "driftline", "retrain", "run"],
+            name=name,
+            argv=[sys.executable, "-m", "driftline", command, "run"],
             log_path=log_path,
-            health=lambda: _log_has(log_path, start, RETRAIN_READY),
+            health=lambda: _log_has(log_path, start, ready),
             env=env,
         )
         # Imports (MLflow, scikit-learn) take a few seconds on a busy machine.
         took = self._launch(proc, max(self.stack.startup_timeout_s, SERVING_STARTUP_S))
-        address = f"consumer group {RetrainSettings().group_id}"
         self.endpoints.append(
-            Endpoint("retrain-worker", address, "embedded", proc.pid, took, str(log_path))
+            Endpoint(name, f"consumer group {group}", "embedded", proc.pid, took, str(log_path))
         )
 
     def _launch(self, proc: ManagedProcess, timeout_s: float | None = None) -> float:

@@ -139,6 +139,7 @@ def test_make_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
         # The retrain worker consumes retrain.requests (its readiness line is in its log).
         assert re.search(r"retrain-worker\W+consumer group driftline-retrain", text), text
         assert "retrain worker: consuming" in (tmp_path / "logs" / "retrain-worker.log").read_text()
+        assert re.search(r"canary-controller\W+consumer group driftline-canary", text), text
         servers = [p for p in psutil.Process(pid).children(recursive=True) if p.name() != "bash"]
         # launcher, broker, redis, serving, drift processor, SLO processor
         assert len(servers) >= 6, [p.name() for p in servers]
@@ -209,7 +210,7 @@ def test_external_redis_is_not_started(kafka_settings: KafkaSettings, tmp_path: 
         origins = [e.origin for e in stack.endpoints]
         assert origins[:5] == ["external", "external", "embedded", "embedded", "embedded"]
         assert set(origins[5:]) <= {"embedded"}
-        assert "retrain-worker" in [e.name for e in stack.endpoints]
+        assert {"retrain-worker", "canary-controller"} <= {e.name for e in stack.endpoints}
         assert stack.endpoints[1].address == "redis://user:***@127.0.0.1:1/0"
 
 
