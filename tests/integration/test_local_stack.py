@@ -66,9 +66,10 @@ def test_make_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
         "DRIFTLINE_EMBEDDED_BROKER_PORT": "0",
         "DRIFTLINE_EMBEDDED_REDIS_PORT": "0",
         # Random metrics ports: another stack on this machine may take a default one
-        # (9103, 9104) the moment ours frees it, which the freed-port checks would see.
+        # (9103, 9104, 9105) the moment ours frees it, which the freed-port checks see.
         "DRIFTLINE_DRIFT_METRICS_PORT": "0",
         "DRIFTLINE_SLO_METRICS_PORT": "0",
+        "DRIFTLINE_ALERTING_METRICS_PORT": "0",
         "DRIFTLINE_DATA_DIR": str(tmp_path),
         "COLUMNS": "200",
     }
