@@ -178,6 +178,11 @@ class Admission:
         holder = self.client.get(key)
         return holder is not None and _text(holder) == idempotency_key
 
+    def end_cooldown(self, model_name: str, idempotency_key: str) -> bool:
+        """Lift the cooldown this request started (compare-and-delete): a retrain that
+        failed trained nothing, so it must not hold other requests back."""
+        return bool(self.client.eval(_RELEASE, 1, cooldown_key(model_name), idempotency_key))
+
     def remembered_run(self, idempotency_key: str) -> str | None:
         """The run an earlier (crashed) attempt of this request opened, if any."""
         value = self.client.get(run_key(idempotency_key))

@@ -90,6 +90,7 @@ class RetrainHandler:
             log.exception("retrain of run %s failed", run_id)
             detail = f"failed: {type(exc).__name__}: {exc}"
             finish_run(self.store, run_id, "failed", detail)
+            self.admission.end_cooldown(str(request["model_name"]), str(request["idempotency_key"]))
             return RetrainOutcome("failed", run_id, detail=detail)
 
     def _suppress(self, request: Mapping[str, Any], key: str) -> RetrainOutcome:

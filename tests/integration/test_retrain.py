@@ -445,3 +445,29 @@ def test_driftline_retrain_model_trains_here_with_the_workers_rules(
     assert retrain_store.alias_version(name, "challenger") == "1"
     usage = CliRunner().invoke(cli, ["retrain"])
     assert usage.exit_code == 2 and "--model" in usage.output
+
+
+def test_a_retrain_that_fails_is_recorded_and_does_not_hold_the_cooldown(
+    settings: RetrainSettings,
+    kafka_settings: KafkaSettings,
+    redis_settings: RedisSettings,
+    retrain_store: ModelStore,
+    topics: None,
+) -> None:
+    name = f"fails-{uuid.uuid4().hex[:6]}"
+    quick = settings.model_copy(update={"window_s": 0.0})
+
+    def broken(request: Mapping[str, Any]) -> None:
+        if request["idempotency_key"] == "first":
+            raise ValueError("a bug no retry can fix")
+
+    handler = _handler(quick, kafka_settings, redis_settings, retrain_store, broken)
+    failed = handler.handle(retrain_request(name, "drift", "test", idempotency_key="first"))
+    assert failed.status == "failed" and "ValueError: a bug" in failed.detail
+    assert failed.run_id is not None
+    tags = retrain_store.activate().get_run(failed.run_id).data.tags
+    assert tags["driftline.status"] == "failed"
+    again = handler.handle(retrain_request(name, "drift", "test", idempotency_key="first"))
+    assert again.status == "duplicate"
+    after = handler.handle(retrain_request(name, "drift", "test", idempotency_key="second"))
+    assert after.status == "challenger"  # not suppressed by the failed one's cooldown

@@ -81,3 +81,12 @@ def test_renewal_keeps_the_lock_past_its_ttl_and_notices_losing_it(
             time.sleep(0.02)
         assert lock.lost
     assert redis_client.get(lock_key("m")) == b"someone-else"  # not ours: left alone
+
+
+def test_only_the_request_that_started_a_cooldown_can_lift_it(redis_client: redis.Redis) -> None:
+    admission = Admission(redis_client, cooldown_s=60, dedup_ttl_s=60)
+    assert admission.start_cooldown("m", "failed-one", urgent=False)
+    assert not admission.end_cooldown("m", "someone-else")
+    assert not admission.start_cooldown("m", "next", urgent=False)
+    assert admission.end_cooldown("m", "failed-one")
+    assert admission.start_cooldown("m", "next", urgent=False)
