@@ -17,18 +17,26 @@ from tests.integration.conftest import assigned_consumer, read_all
 
 
 def send_labelled_traffic(
-    kafka: KafkaSettings, model_name: str, rows: int, version: str = "1", flip: bool = False
+    kafka: KafkaSettings,
+    model_name: str,
+    rows: int,
+    version: str = "1",
+    flip: bool = False,
+    id_prefix: str | None = None,
 ) -> list[str]:
     """``rows`` validation rows as InferenceEvents (now) plus their true labels as feedback.
 
-    ``flip`` sends the opposite labels (traffic whose truth changed). Returns request ids.
+    ``flip`` sends the opposite labels (traffic whose truth changed). ``id_prefix`` makes
+    the request ids (and so the recent hold-out, a hash of them) the same on every run;
+    by default they are random. Returns request ids.
     """
+    prefix = id_prefix or f"req-{uuid.uuid4().hex[:8]}"
     split = load_split()
     ids: list[str] = []
     with DriftlineProducer("retrain-test", kafka) as producer:
         for i in range(rows):
             j = i % len(split.y_validation)
-            request_id = f"req-{uuid.uuid4().hex[:12]}"
+            request_id = f"{prefix}-{i:05d}"
             features = dict(zip(split.features, split.x_validation[j].tolist(), strict=True))
             producer.send_inference(
                 model_name=model_name, model_version=version, features=features,

@@ -106,7 +106,7 @@ def test_post_models_train_becomes_a_canary_that_serving_picks_up(
 ) -> None:
     name = DEFAULT_MODEL_NAME
     champion = retrain_store.alias_version(name, "champion")
-    send_labelled_traffic(kafka_settings, name, 200)
+    send_labelled_traffic(kafka_settings, name, 600, id_prefix="e2e")  # same hold-out each run
     config = ServingConfig(
         serving=ServingSettings(rollout_poll_s=0.2),
         admin=AdminSettings(tokens=SecretStr(SERVING_ADMIN_TOKEN)),
@@ -148,7 +148,7 @@ def test_post_models_train_becomes_a_canary_that_serving_picks_up(
     assert status["tags"]["driftline.champion_version"] == champion
     for metric in ("accuracy", "roc_auc", "f1", "calibration_error"):
         assert f"holdout_{metric}" in status["metrics"] and f"recent_{metric}" in status["metrics"]
-    assert status["metrics"]["recent_rows"] == 200
+    assert status["metrics"]["recent_rows"] == 600
     params = retrain_store.activate().get_run(run_id).data.params
     inference_topic = INFERENCE_EVENTS.prefixed(kafka_settings.topic_prefix).name
     assert inference_topic in params["lineage.inference_ranges"]
