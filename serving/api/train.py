@@ -15,8 +15,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.breast_cancer import check_parameters
 from schemas.exceptions import DeliveryError
@@ -100,13 +101,31 @@ def _error(status: int, code: str, message: str, location: str | None = None) ->
 
 
 @router.post(
-    "/models/train", status_code=202, responses={401: {}, 403: {}, 404: {}, 422: {}, 503: {}}
+    "/models/train",
+    status_code=202,
+    responses={401: {}, 403: {}, 404: {}, 422: {}, 503: {}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": TrainIn.model_json_schema()}},
+        }
+    },
 )
-async def start_training(train_in: TrainIn, request: Request, state: StateDep) -> JSONResponse:
-    """Open an MLflow run and ask the retrain worker to train into it (admin token)."""
+async def start_training(request: Request, state: StateDep) -> JSONResponse:
+    """Open an MLflow run and ask the retrain worker to train into it (admin token).
+
+    The body is read after the token check, not as a parameter: FastAPI validates body
+    parameters before the handler runs, so a caller without a token would get a 422
+    that describes the body instead of the 401.
+    """
     refusal = admin_refusal(request, state)
     if refusal is not None:
         return refusal
+    try:
+        train_in = TrainIn.model_validate_json(await request.body())
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
     problems = check_parameters(train_in.parameters)
     if problems:
         first = min(problems)

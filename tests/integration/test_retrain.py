@@ -169,6 +169,12 @@ def test_models_train_refuses_client_mistakes_precisely(
         wrong = client.post("/models/train", json={"model_name": "m"}, headers={
             "Authorization": "Bearer nope"})  # fmt: skip
         assert wrong.status_code == 403
+        for headers, status in (({}, 401), ({"Authorization": "Bearer nope"}, 403)):
+            # the token is checked before the body: a bad body without one is no 422
+            refused = client.post("/models/train", json={"colour": 1}, headers=headers)
+            assert refused.status_code == status, refused.text
+        malformed = client.post("/models/train", content=b"{", headers=ADMIN_HEADERS)
+        assert malformed.status_code == 422 and malformed.json()["error"] == "invalid_request"
         bad = client.post(
             "/models/train", json={"model_name": "m", "parameters": {"gamma": 1, "C": -1}},
             headers=ADMIN_HEADERS,
