@@ -62,6 +62,10 @@ class RetrainHandler:
             if done is not None:
                 log.info("request %s was handled already (%s): skipped", key, done)
                 return RetrainOutcome("duplicate", request.get("mlflow_run_id"), detail=done)
+            missing = self._missing_run(request)
+            if missing is not None:
+                self.admission.record(key, f"failed:{missing.run_id}:None")
+                return missing
             if not self.admission.start_cooldown(model_name, key, urgent):
                 return self._suppress(request, key)
             run_id = request.get("mlflow_run_id") or self.admission.remembered_run(key)
@@ -74,6 +78,25 @@ class RetrainHandler:
             outcome = self._train(request, str(run_id), lock, progress)
             self.admission.record(key, f"{outcome.status}:{outcome.run_id}:{outcome.version}")
             return outcome
+
+    def _missing_run(self, request: Mapping[str, Any]) -> RetrainOutcome | None:
+        """``failed`` when the request names an MLflow run that does not exist (an outside
+        producer, a deleted run): no retry can fix that, and retrying would block every
+        later request of the partition. An MLflow that is away still raises (retry)."""
+        from mlflow.exceptions import MlflowException
+
+        run_id = request.get("mlflow_run_id")
+        if not run_id:
+            return None
+        try:
+            self.store.activate().get_run(str(run_id))
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            detail = f"failed: the request names MLflow run {run_id!r}, which does not exist"
+            log.warning("request %s: %s", request["idempotency_key"], detail)
+            return RetrainOutcome("failed", str(run_id), detail=detail)
+        return None
 
     def _train(
         self, request: Mapping[str, Any], run_id: str, lock: ModelLock, progress: Progress | None

@@ -477,3 +477,22 @@ def test_a_retrain_that_fails_is_recorded_and_does_not_hold_the_cooldown(
     assert again.status == "duplicate"
     after = handler.handle(retrain_request(name, "drift", "test", idempotency_key="second"))
     assert after.status == "challenger"  # not suppressed by the failed one's cooldown
+
+
+def test_a_request_naming_a_run_mlflow_does_not_have_fails_instead_of_retrying_for_ever(
+    settings: RetrainSettings,
+    kafka_settings: KafkaSettings,
+    redis_settings: RedisSettings,
+    retrain_store: ModelStore,
+    topics: None,
+) -> None:
+    """An outside producer's (or a deleted run's) mlflow_run_id: no retry can fix it, so
+    the worker records the outcome and moves on instead of blocking its partition."""
+    handler = _handler(settings, kafka_settings, redis_settings, retrain_store)
+    missing = uuid.uuid4().hex
+    request = retrain_request(
+        f"ghost-{uuid.uuid4().hex[:6]}", "manual", "test", mlflow_run_id=missing, urgent=True
+    )
+    outcome = handler.handle(request)
+    assert outcome.status == "failed" and missing in outcome.detail
+    assert handler.handle(request).status == "duplicate"  # recorded, so a redelivery skips it
