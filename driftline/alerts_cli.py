@@ -12,10 +12,10 @@ import typer
 from prometheus_client import start_http_server
 
 from schemas.exceptions import DriftlineError
+from schemas.redaction import redact_url
 from schemas.settings import KafkaSettings
 from stream.alerting.app import build_alert_loop
 from stream.alerting.rules import format_duration, load_rules
-from stream.alerting.sender import redacted
 from stream.alerting.settings import AlertingSettings, AlertmanagerSettings
 
 alerts_app = typer.Typer(help="The alert evaluator.", no_args_is_help=True)
@@ -50,7 +50,7 @@ def run(
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
     target = (
-        redacted(alertmanager.url)
+        redact_url(alertmanager.url)
         if alertmanager.url
         else "no Alertmanager (DRIFTLINE_ALERTMANAGER_URL unset)"
     )

@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -45,6 +45,7 @@ from driftline.ports import LOOPBACK, choose_port
 from driftline.processes import ManagedProcess
 from driftline.settings import StackSettings
 from schemas.admin import ensure_topics, make_admin, wait_for_broker
+from schemas.redaction import redact_url
 from schemas.settings import DataSettings, KafkaSettings, RedisSettings
 from schemas.topics import all_topics
 from serving.settings import ServingSettings
@@ -377,12 +378,7 @@ def _log_has(path: Path, offset: int, marker: str) -> bool:
 
 def _redact_url(settings: RedisSettings) -> str:
     """The Redis URL without its password, for display."""
-    parts = urlsplit(settings.url.get_secret_value())
-    if parts.password is None:
-        return parts.geturl()
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return redact_url(settings.url.get_secret_value())
 
 
 class StopRequested:

@@ -12,6 +12,7 @@ from rich.table import Table
 from retrain.drift_fixtures import write_drift_fixtures
 from retrain.training import train_and_register
 from schemas.model_registry import ModelStore
+from schemas.redaction import redact_url
 from serving.settings import DriftFixtureSettings, ServingSettings
 
 console = Console()
@@ -58,7 +59,9 @@ def train(
     for key, value in result.metrics.items():
         table.add_row(key, f"{value:.4f}")
     console.print(table)
-    console.print(f"MLflow run {result.run_id} in {store.tracking_uri}", highlight=False)
+    console.print(
+        f"MLflow run {result.run_id} in {redact_url(store.tracking_uri)}", highlight=False
+    )
     if fixtures:
         console.print(
             f"drift fixtures: {paths.reference_path} ({ref_rows} rows), "

@@ -35,6 +35,7 @@ from schemas.events import now_ms
 from schemas.kafka_config import consumer_config, producer_config
 from schemas.model_registry import ModelStore
 from schemas.promotion import execute_rollback, plan_rollback, promote_canary
+from schemas.redaction import redact_credentials
 from schemas.rollout_state import RolloutState, RolloutStore
 from schemas.settings import KafkaSettings
 from schemas.topics import DEAD_LETTERS, SLO_WINDOWS
@@ -219,7 +220,10 @@ class CanaryLoop:
 
     def _retry(self, consumer: Consumer, msg: Message, exc: Exception) -> None:
         """Seek back to ``msg`` and wait ``retry_backoff_s`` before reading it again."""
-        log.warning("canary decision failed (%s: %s); retrying", type(exc).__name__, exc)
+        log.warning(
+            "canary decision failed (%s: %s); retrying",
+            type(exc).__name__, redact_credentials(str(exc)),
+        )  # fmt: skip
         position = TopicPartition(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
         consumer.seek(position)
         self._stop.wait(self.retry_backoff_s)

@@ -28,6 +28,7 @@ from schemas.dead_letters import DeadLetterRouter
 from schemas.exceptions import DriftlineError
 from schemas.kafka_config import consumer_config, producer_config
 from schemas.model_registry import ModelStore
+from schemas.redaction import redact_credentials
 from schemas.rollout_state import RolloutStore
 from schemas.settings import KafkaSettings, RedisSettings
 from schemas.topics import DEAD_LETTERS, RETRAIN_REQUESTS
@@ -139,7 +140,8 @@ class RetrainWorker:
         """Not committed: seek back to the record and try again after the backoff."""
         log.warning(
             "request at %s[%s]@%s not finished (%s: %s); retrying in %.1f s",
-            msg.topic(), msg.partition(), msg.offset(), type(exc).__name__, exc,
+            msg.topic(), msg.partition(), msg.offset(), type(exc).__name__,
+            redact_credentials(str(exc)),
             self.retry_backoff_s,
         )  # fmt: skip
         consumer.seek(TopicPartition(msg.topic() or "", msg.partition() or 0, msg.offset() or 0))

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.breast_cancer import check_parameters
 from schemas.exceptions import DeliveryError
+from schemas.redaction import redact_credentials
 from schemas.retrain_requests import (
     TAG_MODEL,
     TAG_OUTCOME_DETAIL,
@@ -167,7 +168,11 @@ def _accept(state: ServingState, train_in: TrainIn) -> JSONResponse:
             reason=train_in.reason, urgent=train_in.urgent,
         )  # fmt: skip
     except MlflowException as exc:
-        return _error(503, "mlflow_unavailable", f"could not open an MLflow run: {exc.message}")
+        return _error(
+            503,
+            "mlflow_unavailable",
+            f"could not open an MLflow run: {redact_credentials(exc.message)}",
+        )
     request = retrain_request(
         train_in.model_name,
         "manual",
@@ -211,7 +216,9 @@ def _status(state: ServingState, run_id: str) -> JSONResponse:
     except MlflowException as exc:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             return _error(404, "unknown_run", f"no MLflow run {run_id!r}", "run_id")
-        return _error(503, "mlflow_unavailable", f"could not read the run: {exc.message}")
+        return _error(
+            503, "mlflow_unavailable", f"could not read the run: {redact_credentials(exc.message)}"
+        )
     tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
     mlflow_status = str(run.info.status)
     status = TrainStatus(

@@ -30,10 +30,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from schemas.redaction import redact_url
 from stream.alerting import metrics as m
 from stream.alerting.alerts import Notice
 
@@ -85,7 +85,7 @@ class AlertmanagerSender:
         clock: Clock = time.time,
     ) -> None:
         self.endpoint = url.rstrip("/") + "/api/v2/alerts"
-        self.shown = redacted(self.endpoint)
+        self.shown = redact_url(self.endpoint)
         self.client = client or httpx.Client(timeout=timeout_s)
         self.resend_interval_s = resend_interval_s
         self.firing_ttl_s = firing_ttl_s if firing_ttl_s is not None else 4 * resend_interval_s
@@ -235,15 +235,6 @@ class AlertmanagerSender:
         if self.pending:
             log.warning("stopping with %d alerts undelivered to Alertmanager", len(self.pending))
         self.client.close()
-
-
-def redacted(url: str) -> str:
-    """``url`` without a password, for logs (an Alertmanager behind basic auth)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
-    return urlunsplit(parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else "")))
 
 
 def _reason(exc: httpx.HTTPError) -> str:

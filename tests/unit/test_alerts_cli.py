@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from driftline.cli import app
-from stream.alerting.sender import redacted
+from schemas.redaction import redact_url
 
 runner = CliRunner()
 
@@ -32,7 +32,7 @@ def test_rules_refuses_an_invalid_file_with_the_rule_and_field(tmp_path: Path) -
 
 def test_alertmanager_password_never_shown() -> None:
     assert (
-        redacted("http://ops:s3cret@am:9093/api/v2/alerts")
+        redact_url("http://ops:s3cret@am:9093/api/v2/alerts")
         == "http://ops:***@am:9093/api/v2/alerts"
     )
-    assert redacted("http://127.0.0.1:9093") == "http://127.0.0.1:9093"
+    assert redact_url("http://127.0.0.1:9093") == "http://127.0.0.1:9093"
