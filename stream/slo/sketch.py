@@ -71,6 +71,11 @@ class LatencySketch:
         values = np.asarray(latency_ms, dtype=np.float64)
         if values.size == 0:
             return
+        if not np.isfinite(values).all():
+            # The batch decoder dead-letters such events; reaching here is a caller's bug,
+            # and binning inf would overflow the bucket keys into a huge allocation.
+            bad = values[~np.isfinite(values)][:3].tolist()
+            raise ValueError(f"latencies must be finite; got {bad} in a batch of {values.size}")
         positive = values > self._min_positive
         if not positive.all():  # zeros (and invalid negatives): the library's own path
             for value in values[~positive].tolist():

@@ -107,3 +107,12 @@ def test_window_state_merge_counts_and_sketch_exactly() -> None:
     assert merged.model_version is None  # a rollout inside the window
     with pytest.raises(ValueError, match="latency thresholds"):
         merged.merge(SloWindowState(0.01, 500.0))
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_a_non_finite_latency_is_refused_by_name_and_the_sketch_is_unchanged(bad: float) -> None:
+    sketch = LatencySketch()
+    sketch.update(np.array([5.0, 7.0]))
+    with pytest.raises(ValueError, match="latencies must be finite"):
+        sketch.update(np.array([3.0, bad, 9.0]))
+    assert sketch.count == 2
