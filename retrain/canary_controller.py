@@ -25,6 +25,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from retrain.canary import CanaryVerdict, SloSummary, analyse, next_share
+from retrain.retry_policy import FailureCounter, dead_letter_if_exhausted
 from retrain.settings import CanaryAnalysisSettings
 from schemas.catalog import SLO_WINDOW
 from schemas.codec import Codec, make_codec
@@ -158,7 +159,11 @@ class CanaryLoop:
     """Consume ``slo.windows`` into a :class:`CanaryController` until :meth:`stop`.
 
     A dependency failing (Redis, MLflow, Kafka) while acting: the record is re-read after
-    ``retry_backoff_s``; an undecodable record goes to the dead-letter topic.
+    ``retry_backoff_s``, without limit. Any other error is retried ``max_attempts`` times in
+    a row, then the record goes to the dead-letter topic (``processing_failed``) and the
+    loop moves on (:mod:`retrain.retry_policy`). An undecodable record goes to the
+    dead-letter topic at once. Neither is committed: offsets are committed at decisions
+    only, so a restart re-reads the step's windows (and dead-letters such a record again).
     """
 
     def __init__(
@@ -173,6 +178,8 @@ class CanaryLoop:
         kafka = controller.kafka
         self.topic = SLO_WINDOWS.prefixed(kafka.topic_prefix).name
         self._stop = threading.Event()
+        self.failures = FailureCounter(controller.settings.max_attempts)
+        self.dead_lettered = 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -204,9 +211,20 @@ class CanaryLoop:
                     continue
                 try:
                     decision = self.controller.observe(decoded.value)
-                except Exception as exc:  # a dependency is away: read the record again
+                except Exception as exc:
+                    if dead_letter_if_exhausted(self.failures, dead_letters, msg, exc):
+                        log.error(
+                            "SloWindow at %s[%s]@%s failed %d times in a row (%s: %s): sent "
+                            "to the dead-letter topic, moving on",
+                            msg.topic(), msg.partition(), msg.offset(),
+                            self.failures.max_attempts, type(exc).__name__,
+                            redact_credentials(str(exc)),
+                        )  # fmt: skip
+                        self.dead_lettered += 1
+                        continue
                     self._retry(consumer, msg, exc)
                     continue
+                self.failures.forget(msg.topic() or "", msg.partition() or 0)
                 if decision is not None:
                     consumer.commit(message=msg, asynchronous=False)
                     log.info(

@@ -90,6 +90,13 @@ class RetrainSettings(BaseSettings):
     poll_timeout_s: float = Field(
         default=1.0, gt=0, description="Longest wait of one poll of retrain.requests."
     )
+    max_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="A request failing this many times in a row with an error that is not a "
+        "dependency being away goes to the dead-letter topic (processing_failed) and is "
+        "committed past; Redis, MLflow, Kafka and lock failures are retried without limit.",
+    )
 
 
 class CanaryAnalysisSettings(BaseSettings):
@@ -117,3 +124,10 @@ class CanaryAnalysisSettings(BaseSettings):
         default=5.0, ge=0, description="A canary p99 below this always passes the latency rule."
     )
     poll_timeout_s: float = Field(default=0.5, gt=0, description="Longest wait of one poll.")
+    max_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="An SloWindow whose handling fails this many times in a row with an error "
+        "that is not a dependency being away goes to the dead-letter topic (processing_failed); "
+        "Redis, MLflow and Kafka failures are retried without limit.",
+    )

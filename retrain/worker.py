@@ -5,8 +5,11 @@ partition. For each record: decode (an undecodable one goes to the dead-letter t
 with its reason, and is committed past), hand it to :class:`~retrain.handler.RetrainHandler`,
 and commit its offset only after the outcome is recorded. When the handler cannot finish
 (another worker holds the model's lock, or Redis, MLflow or Kafka is away) the consumer
-seeks back to the record and retries after ``retry_backoff_s``; a worker that dies is
-replaced by the group, which re-reads the uncommitted request.
+seeks back to the record and retries after ``retry_backoff_s``, without limit; any other
+error is retried ``max_attempts`` times in a row, then the request goes to the dead-letter
+topic (``processing_failed``) and is committed past (:mod:`retrain.retry_policy`), so a bug
+on one request never stalls its partition. A worker that dies is replaced by the group,
+which re-reads the uncommitted request.
 """
 
 from __future__ import annotations
@@ -20,12 +23,12 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from retrain.handler import RetrainHandler
 from retrain.job import RetrainJob, RetrainOutcome
+from retrain.retry_policy import FailureCounter, dead_letter_if_exhausted
 from retrain.settings import RetrainSettings
 from schemas.catalog import RETRAIN_REQUEST
 from schemas.codec import Codec, make_codec
 from schemas.consumer import RecordDecoder
 from schemas.dead_letters import DeadLetterRouter
-from schemas.exceptions import DriftlineError
 from schemas.kafka_config import consumer_config, producer_config
 from schemas.model_registry import ModelStore
 from schemas.redaction import redact_credentials
@@ -76,6 +79,8 @@ class RetrainWorker:
         self.topic = RETRAIN_REQUESTS.prefixed(kafka.topic_prefix).name
         self._stop = threading.Event()
         self.handled = 0
+        self.failures = FailureCounter(settings.max_attempts)
+        self.dead_lettered = 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -120,12 +125,20 @@ class RetrainWorker:
             return
         try:
             outcome = self.handler.handle(decoded.value)
-        except (DriftlineError, redis.RedisError, KafkaException, OSError) as exc:
-            self._retry_later(consumer, msg, exc)
-            return
         except Exception as exc:
+            if dead_letter_if_exhausted(self.failures, dead_letters, msg, exc):
+                log.error(
+                    "request at %s[%s]@%s failed %d times in a row (%s: %s): sent to the "
+                    "dead-letter topic, moving on",
+                    msg.topic(), msg.partition(), msg.offset(), self.failures.max_attempts,
+                    type(exc).__name__, redact_credentials(str(exc)),
+                )  # fmt: skip
+                consumer.commit(message=msg, asynchronous=False)
+                self.dead_lettered += 1
+                return
             self._retry_later(consumer, msg, exc)
             return
+        self.failures.forget(msg.topic() or "", msg.partition() or 0)
         consumer.commit(message=msg, asynchronous=False)
         self.handled += 1
         log.info(

@@ -25,7 +25,7 @@ from typing import Final, Protocol
 from confluent_kafka import KafkaError, Message, Producer
 from prometheus_client import Counter
 
-from schemas.exceptions import DecodeError, DeliveryError
+from schemas.exceptions import DeliveryError
 
 HEADER_PREFIX: Final = "driftline.dlq."
 REASON: Final = HEADER_PREFIX + "reason"
@@ -47,6 +47,17 @@ DEAD_LETTERS_TOTAL: Final = Counter(
 Headers = list[tuple[str, str | bytes | None]]
 
 
+class DeadLetterReason(Protocol):
+    """Why a record is dead-lettered: its ``reason`` code; ``str()`` of it is the detail.
+
+    A :class:`~schemas.exceptions.DecodeError`, or an error of processing a record that
+    decoded (``retrain.retry_policy.ProcessingFailedError``).
+    """
+
+    @property
+    def reason(self) -> str: ...
+
+
 class SourceRecord(Protocol):
     """The parts of a consumed Kafka message a dead letter needs (``confluent_kafka.Message``)."""
 
@@ -60,7 +71,7 @@ class SourceRecord(Protocol):
     ) -> dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]] | None: ...
 
 
-def dead_letter_headers(record: SourceRecord, error: DecodeError) -> Headers:
+def dead_letter_headers(record: SourceRecord, error: DeadLetterReason) -> Headers:
     """The original headers followed by Driftline's ``driftline.dlq.*`` headers."""
     headers: Headers = []
     original = record.headers() or []
@@ -101,7 +112,7 @@ class DeadLetterRouter:
         self._failures: list[str] = []
         self._lock = threading.Lock()
 
-    def route(self, record: SourceRecord, error: DecodeError) -> None:
+    def route(self, record: SourceRecord, error: DeadLetterReason) -> None:
         """Queue ``record`` for the dead-letter topic with ``error``'s reason."""
         source = record.topic() or ""
         key = record.key()

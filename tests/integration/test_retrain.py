@@ -430,6 +430,60 @@ def test_an_undecodable_request_goes_to_dead_letters_and_the_next_one_is_handled
     assert dead.value() == b"not a retrain request"  # type: ignore[attr-defined]
 
 
+def test_a_request_that_always_fails_is_dead_lettered_after_max_attempts_and_the_next_runs(
+    settings: RetrainSettings,
+    kafka_settings: KafkaSettings,
+    redis_settings: RedisSettings,
+    retrain_store: ModelStore,
+    topics: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug on one request (not a dependency being away) must not stall its partition."""
+    name = f"poison-{uuid.uuid4().hex[:6]}"
+    producer = Producer(producer_config(kafka_settings))
+    topic = RETRAIN_REQUESTS.prefixed(kafka_settings.topic_prefix).name
+    poison = retrain_request(name, "drift", "test", idempotency_key=f"{name}-poison")
+    good = retrain_request(name, "drift", "test", idempotency_key=f"{name}-good")
+    for request in (poison, good):  # same key: same partition, the good one behind the bad
+        value = SingleObjectCodec().encode(RETRAIN_REQUEST, request)
+        producer.produce(topic, value, key=name.encode())
+    assert producer.flush(30) == 0
+    quick = settings.model_copy(update={"window_s": 0.0, "max_attempts": 3})
+    handler = make_handler(quick, kafka_settings, redis_settings, retrain_store)
+    real_handle = handler.handle
+    attempts: list[str] = []
+
+    def handle(request: Mapping[str, Any], progress: Any = None) -> RetrainOutcome:
+        attempts.append(str(request["idempotency_key"]))
+        if request["idempotency_key"] == poison["idempotency_key"]:
+            raise ValueError("a bug no retry can fix, at http://user:s3cret@mlflow:5000")
+        return real_handle(request, progress)
+
+    monkeypatch.setattr(handler, "handle", handle)
+    outcomes: list[RetrainOutcome] = []
+    worker = RetrainWorker(
+        quick, kafka_settings, handler, on_outcome=outcomes.append, retry_backoff_s=0.05
+    )
+    with WorkerThread(worker) as running:
+        assert wait_for(lambda: bool(outcomes) or running.error is not None)
+    assert running.error is None and [o.status for o in outcomes] == ["challenger"]
+    assert attempts == [poison["idempotency_key"]] * 3 + [good["idempotency_key"]]
+    assert worker.dead_lettered == 1
+    dead_topic = DEAD_LETTERS.prefixed(kafka_settings.topic_prefix).name
+    consumer = assigned_consumer(kafka_settings, dead_topic, 1, f"t-{uuid.uuid4().hex[:8]}")
+    try:
+        (dead,) = read_all(consumer, 1, timeout_s=30)
+    finally:
+        consumer.close()
+    headers = dict(dead.headers() or [])  # type: ignore[attr-defined]
+    assert headers["driftline.dlq.reason"] == b"processing_failed"
+    detail = headers["driftline.dlq.detail"].decode()
+    assert detail.startswith("ValueError: a bug no retry can fix") and "3 times" in detail
+    assert "s3cret" not in detail and headers["driftline.dlq.group"] == quick.group_id.encode()
+    decoded = SingleObjectCodec().decode(dead.value()).value  # type: ignore[attr-defined]
+    assert decoded["idempotency_key"] == poison["idempotency_key"]
+
+
 def test_driftline_retrain_model_trains_here_with_the_workers_rules(
     kafka_settings: KafkaSettings,
     redis_settings: RedisSettings,
