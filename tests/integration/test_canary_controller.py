@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from schemas.model_registry import ModelStore
 from schemas.rollout_state import RolloutState, RolloutStore
 from schemas.settings import KafkaSettings
 from schemas.topics import DEAD_LETTERS, MODEL_DEPLOYMENTS, SLO_WINDOWS
+from tests.integration.conftest import assigned_consumer, read_all
 from tests.integration.retrain_helpers import WorkerThread, records_on, wait_for
 from tests.records_factory import samples
 
@@ -129,3 +130,57 @@ def test_a_canary_that_degrades_is_rolled_back_at_the_first_bad_window(
     (event,) = records_on(kafka_settings, MODEL_DEPLOYMENTS, 1)
     assert event["action"] == "rolled_back" and "canary error rate 0.2000" in event["reason"]
     assert event["evidence"]["canary_error_rate"] == 0.2
+
+
+def test_a_window_that_always_fails_is_dead_lettered_and_the_next_ones_decide(
+    kafka_settings: KafkaSettings,
+    make_topics: Callable[..., list[str]],
+    redis_client: redis.Redis,
+    canary_store: ModelStore,
+) -> None:
+    """A bug on one SloWindow (not a dependency being away) must not stall the partition."""
+    make_topics(SLO_WINDOWS, MODEL_DEPLOYMENTS, DEAD_LETTERS)
+    rollout = RolloutStore(redis_client)
+    name = _model(canary_store, rollout)
+    version = canary_store.alias_version(name, "challenger")
+    assert version is not None
+    t0 = now_ms()
+    poison_start = t0 - 60_000
+    producer = Producer(producer_config(kafka_settings))
+    topic = SLO_WINDOWS.prefixed(kafka_settings.topic_prefix).name
+    for value in (
+        _window(name, "canary", version, poison_start, 0.0),
+        _window(name, "canary", version, t0, 0.2), _window(name, "baseline", "1", t0, 0.0),
+    ):  # fmt: skip
+        producer.produce(topic, value, key=name.encode())
+    assert producer.flush(30) == 0
+    settings = CanaryAnalysisSettings(
+        group_id=f"canary-{uuid.uuid4().hex[:6]}", poll_timeout_s=0.2, max_attempts=3
+    )
+    controller = CanaryController(settings, kafka_settings, rollout, canary_store)
+    real_observe = controller.observe
+    attempts: list[int] = []
+
+    def observe(record: Mapping[str, Any]) -> CanaryDecision | None:
+        attempts.append(int(record["window_start"]))
+        if record["window_start"] == poison_start:
+            raise ValueError("a bug no retry can fix")
+        return real_observe(record)
+
+    controller.observe = observe  # type: ignore[method-assign]
+    decisions: list[CanaryDecision] = []
+    loop = CanaryLoop(controller, decisions.append, retry_backoff_s=0.05)
+    with WorkerThread(loop) as running:
+        assert wait_for(lambda: bool(decisions) or running.error is not None)
+    assert running.error is None
+    assert [d.action for d in decisions] == ["rolled_back"]
+    assert attempts == [poison_start] * 3 + [t0, t0] and loop.dead_lettered == 1
+    dead_topic = DEAD_LETTERS.prefixed(kafka_settings.topic_prefix).name
+    consumer = assigned_consumer(kafka_settings, dead_topic, 1, f"t-{uuid.uuid4().hex[:8]}")
+    try:
+        (dead,) = read_all(consumer, 1, timeout_s=30)
+    finally:
+        consumer.close()
+    headers = dict(dead.headers() or [])  # type: ignore[attr-defined]
+    assert headers["driftline.dlq.reason"] == b"processing_failed"
+    assert headers["driftline.dlq.detail"].startswith(b"ValueError: a bug no retry can fix")
