@@ -104,7 +104,32 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
-class DriftProcessorSettings(BaseSettings):
+class ProcessorLoopSettings(BaseSettings):
+    """How a windowed stream processor consumes, commits and serves metrics.
+
+    Shared by the drift and SLO processors (both driven by ``stream.runtime.ProcessorLoop``);
+    each subclass sets its own ``DRIFTLINE_*`` prefix, consumer group and metrics port.
+    """
+
+    batch_size: int = Field(
+        default=5000, ge=1, description="Messages per consume() call (one vectorised batch)."
+    )
+    poll_timeout_s: float = Field(
+        default=0.5, gt=0, description="Longest wait of one consume() call, seconds."
+    )
+    commit_interval_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="Commit at least this often when no window closed (0: every batch).",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address the /metrics server binds; loopback unless Prometheus scrapes "
+        "from elsewhere (e.g. 0.0.0.0 in a container).",
+    )
+
+
+class DriftProcessorSettings(ProcessorLoopSettings):
     """How the drift stream processor runs (``driftline drift run``).
 
     Shares the ``DRIFTLINE_DRIFT_`` prefix with :class:`DriftStatsSettings` (the reference
@@ -143,24 +168,8 @@ class DriftProcessorSettings(BaseSettings):
     group_id: str = Field(
         default="driftline-drift", min_length=1, description="Kafka consumer group."
     )
-    batch_size: int = Field(
-        default=5000, ge=1, description="Messages per consume() call (one vectorised batch)."
-    )
-    poll_timeout_s: float = Field(
-        default=0.5, gt=0, description="Longest wait of one consume() call, seconds."
-    )
-    commit_interval_s: float = Field(
-        default=5.0,
-        ge=0,
-        description="Commit at least this often when no window closed (0: every batch).",
-    )
     metrics_port: int = Field(
         default=9103, ge=0, le=65535, description="Prometheus /metrics port (0: not served)."
-    )
-    metrics_host: str = Field(
-        default="127.0.0.1",
-        description="Address the /metrics server binds; loopback unless Prometheus scrapes "
-        "from elsewhere (e.g. 0.0.0.0 in a container).",
     )
     detector_block_size: int = Field(
         default=500,
@@ -237,7 +246,7 @@ class DriftProcessorSettings(BaseSettings):
         return WindowPlan(default, per_model)
 
 
-class SloSettings(BaseSettings):
+class SloSettings(ProcessorLoopSettings):
     """The SLO processor (``driftline slo run``): windows, SLO targets, burn-rate rules.
 
     Env prefix ``DRIFTLINE_SLO_``. The burn-rate rules follow the Google SRE workbook
@@ -299,22 +308,8 @@ class SloSettings(BaseSettings):
     )
     ticket_short_window_s: int = Field(default=1800, gt=0, description="Ticket rule, short window.")
     group_id: str = Field(default="driftline-slo", min_length=1, description="Consumer group.")
-    batch_size: int = Field(
-        default=5000, ge=1, description="Messages per consume() call (one vectorised batch)."
-    )
-    poll_timeout_s: float = Field(
-        default=0.5, gt=0, description="Longest wait of one consume() call, seconds."
-    )
-    commit_interval_s: float = Field(
-        default=5.0,
-        ge=0,
-        description="Commit at least this often when no window closed (0: every batch).",
-    )
     metrics_port: int = Field(
         default=9104, ge=0, le=65535, description="Prometheus /metrics port (0: not served)."
-    )
-    metrics_host: str = Field(
-        default="127.0.0.1", description="Address the /metrics server binds (loopback)."
     )
     state_dir: Path | None = Field(
         default=Path("data/slo-state"),
