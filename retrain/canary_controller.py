@@ -25,8 +25,10 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from retrain.canary import CanaryVerdict, SloSummary, analyse, next_share
+from retrain.canary_report import canary_analysis
 from retrain.retry_policy import FailureCounter, dead_letter_if_exhausted
 from retrain.settings import CanaryAnalysisSettings
+from schemas.canary_analysis import CanaryAnalysisStore
 from schemas.catalog import SLO_WINDOW
 from schemas.codec import Codec, make_codec
 from schemas.consumer import RecordDecoder
@@ -86,6 +88,7 @@ class CanaryController:
         store: ModelStore,
         codec: Codec | None = None,
         clock: Callable[[], int] = now_ms,
+        analyses: CanaryAnalysisStore | None = None,
     ) -> None:
         self.settings = settings
         self.kafka = kafka
@@ -94,6 +97,8 @@ class CanaryController:
         self.codec = codec or make_codec()
         self.clock = clock
         self.steps: dict[str, StepState] = {}
+        #: Where each analysis goes for serving's ``GET /analysis/{model}/canary``.
+        self.analyses = analyses or CanaryAnalysisStore(rollout.client)
 
     def observe(self, record: Mapping[str, Any]) -> CanaryDecision | None:
         """Take one SloWindow; act and return the decision when the step is decided."""
@@ -117,9 +122,23 @@ class CanaryController:
         else:
             return None
         verdict = analyse(step.pairs(), self.settings)
+        self._record(model, step, verdict)
         if verdict.decision == "inconclusive":
             return None
         return self._act(model, step, verdict)
+
+    def _record(self, model: str, step: StepState, verdict: CanaryVerdict) -> None:
+        """Store the analysis (before acting: a failed action is retried and recorded again)."""
+        action = None
+        if verdict.decision == "fail":
+            action = "rolled_back"
+        elif verdict.decision == "pass":
+            last = next_share(step.share, self.settings.steps) is None
+            action = "promoted" if last else "canary_step"
+        self.analyses.write(canary_analysis(
+            model, step.version, step.share, step.pairs(), verdict, self.settings, action,
+            self.clock(),
+        ))  # fmt: skip
 
     def _act(self, model: str, step: StepState, verdict: CanaryVerdict) -> CanaryDecision:
         if verdict.decision == "fail":

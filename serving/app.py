@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving.api import admin, drift, health, models, predict, references, train
+from serving.api import admin, analysis, drift, health, models, predict, references, train
 from serving.auth import AdminAuthMiddleware
 from serving.state import ServingConfig, ServingState
 
@@ -54,6 +54,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     app.include_router(drift.router)
     app.include_router(references.router)
     app.include_router(admin.router)
+    app.include_router(analysis.router)
     app.add_middleware(AdminAuthMiddleware, tokens=config.admin.token_list())
     return app
 

@@ -1,0 +1,97 @@
+"""``/analysis/{model}/canary``: the canary controller's verdict for progressive-delivery tools.
+
+The verdict is the controller's own (it stores every analysis in Redis,
+:mod:`schemas.canary_analysis`); serving only reads it, so Argo Rollouts, Flagger, the
+controller and ``GET /models`` can never disagree about one canary.
+
+- ``GET /analysis/{model}/canary`` always answers 200 with the verdict in the body
+  (``verdict``: ``pass``, ``fail``, ``inconclusive``): Argo Rollouts' web provider reads
+  it through ``jsonPath`` and treats a non-2xx answer as a measurement *error*, not a
+  failure.
+- ``GET|POST /analysis/{model}/canary/gate`` answers the same body with 200 when the
+  verdict passes the gate and 412 when not, for Flagger's webhooks (which POST and look
+  only at the status). ``?allow_inconclusive=true`` lets ``inconclusive`` through, for a
+  ``rollout`` hook that should stop only a failing canary.
+
+No token: the answer is read-only evidence (versions, rates, latencies, thresholds) and
+the tools calling it run inside the cluster without the admin token (docs/decisions.md).
+"""
+
+from __future__ import annotations
+
+import redis
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from schemas.canary_analysis import CanaryAnalysis, CanaryAnalysisStore
+from schemas.rollout_state import RolloutStore
+from serving.api.deps import StateDep
+from serving.state import ServingState
+
+router = APIRouter(prefix="/analysis", tags=["analysis"])
+
+_RESPONSES: dict[int | str, dict[str, str]] = {
+    404: {"description": "unknown_model, or no_canary (none running and none analysed)"},
+    503: {"description": "redis_unavailable: rollout state cannot be read"},
+}
+
+
+def _error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
+
+
+def _current(state: ServingState, model: str) -> CanaryAnalysis | JSONResponse:
+    """The analysis to answer for ``model``, or the error answer (404/503)."""
+    known = [state.settings.model_name]
+    if model not in known:
+        return _error(
+            404, "unknown_model", f"model {model!r} is not served here; known models: {known}",
+            known_models=known,
+        )  # fmt: skip
+    if state.rollout_store is None:
+        return _error(503, "redis_unavailable", "canary analysis needs Redis (DRIFTLINE_REDIS_URL)")
+    try:
+        rollout = RolloutStore(state.rollout_store.client).read(model)
+        stored = CanaryAnalysisStore(state.rollout_store.client).read(model)
+    except redis.RedisError as exc:
+        return _error(503, "redis_unavailable", f"could not read the canary analysis: {exc}")
+    active = rollout is not None and rollout.active
+    live = rollout.canary_version if rollout is not None and active else None
+    if stored is not None and (not active or stored.canary_version == live):
+        return stored.model_copy(update={"canary_active": active})
+    if rollout is None or not active:
+        return _error(
+            404, "no_canary",
+            f"{model!r} has no canary running and no canary analysis recorded",
+        )  # fmt: skip
+    return CanaryAnalysis(
+        model_name=model,
+        verdict="inconclusive",
+        reason=f"canary version {live} at share {rollout.canary_share:g}: "
+        "no window judged yet (the canary controller judges closed SLO windows)",
+        canary_version=live,
+        step=rollout.canary_share,
+    )
+
+
+@router.get("/{model}/canary", response_model=CanaryAnalysis, responses=_RESPONSES)
+async def canary_analysis(model: str, state: StateDep) -> CanaryAnalysis | JSONResponse:
+    """The latest verdict on ``model``'s canary and its evidence; 200 for every verdict."""
+    return await run_in_threadpool(_current, state, model)
+
+
+@router.api_route(
+    "/{model}/canary/gate",
+    methods=["GET", "POST"],
+    responses={**_RESPONSES, 412: {"description": "the verdict does not pass the gate"}},
+)
+async def canary_gate(
+    model: str, state: StateDep, allow_inconclusive: bool = False
+) -> JSONResponse:
+    """200 when the verdict is ``pass`` (or ``inconclusive`` if allowed), else 412."""
+    answer = await run_in_threadpool(_current, state, model)
+    if isinstance(answer, JSONResponse):
+        return answer
+    passes = answer.verdict == "pass" or (allow_inconclusive and answer.verdict == "inconclusive")
+    return JSONResponse(answer.model_dump(mode="json"), status_code=200 if passes else 412)
