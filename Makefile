@@ -80,3 +80,13 @@ mlflow-ui: $(STAMP) ## Install the MLflow UI (extra `ui`) and browse the local t
 setup: ## apt-get install redis-server, prometheus and prometheus-alertmanager (Debian)
 	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y --no-install-recommends \
 		redis-server prometheus prometheus-alertmanager
+
+.PHONY: compose-up compose-down
+
+# The production-like stack in Docker (docker-compose.yml; docs/deployment.md). Needs a
+# Docker engine with the compose plugin; `make up` is the same stack without Docker.
+compose-up: ## Build the image and start the Docker Compose stack (waits until healthy)
+	docker compose up --build --detach --wait
+
+compose-down: ## Stop the Docker Compose stack (volumes kept; add `-v` by hand to drop them)
+	docker compose down
