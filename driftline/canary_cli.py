@@ -1,17 +1,24 @@
-"""``driftline canary run``: the canary controller (steps, promotes or rolls back canaries)."""
+"""``driftline canary run``: the canary controller (steps, promotes or rolls back canaries);
+``driftline canary watch``: follow one canary until it is decided."""
 
 from __future__ import annotations
 
 import logging
 import signal
 from types import FrameType
+from typing import Annotated
 
 import redis
 import typer
+from rich.console import Console
 
+from driftline.canary_watch import INTERRUPTED, NOTHING, CanaryWatcher
 from retrain.canary_controller import CanaryController, CanaryLoop
 from retrain.settings import CanaryAnalysisSettings
+from schemas.codec import make_codec
+from schemas.exceptions import DriftlineError
 from schemas.model_registry import ModelStore
+from schemas.redaction import redact_credentials
 from schemas.rollout_state import RolloutStore
 from schemas.settings import KafkaSettings, RedisSettings
 
@@ -38,3 +45,32 @@ def run() -> None:
     signal.signal(signal.SIGTERM, stop)
     typer.echo(f"canary controller: consuming {loop.topic} (group {settings.group_id})")
     loop.run()
+
+
+@canary_app.command("watch")
+def watch(
+    model: Annotated[str, typer.Option("--model", help="Registered model name.")],
+    timeout: Annotated[
+        float | None, typer.Option(help="Give up after this many seconds (exit 3).")
+    ] = None,
+) -> None:
+    """Follow a canary until it is promoted (exit 0) or rolled back (exit 1), or Ctrl-C."""
+    console = Console(highlight=False, soft_wrap=True)
+    try:
+        ModelStore.from_settings().require_model(model)
+    except DriftlineError as exc:
+        console.print(f"[red]{redact_credentials(str(exc))}[/]")
+        raise typer.Exit(NOTHING) from None
+    client = redis.Redis.from_url(RedisSettings().url.get_secret_value(), socket_timeout=5.0)
+    watcher = CanaryWatcher(
+        model, KafkaSettings(), RolloutStore(client), make_codec(),
+        lambda line: console.print(line, markup=False), timeout,
+    )  # fmt: skip
+    try:
+        code = watcher.run()
+    except KeyboardInterrupt:
+        code = INTERRUPTED
+    except redis.RedisError as exc:
+        console.print(f"[red]cannot read the rollout state: {redact_credentials(str(exc))}[/]")
+        code = NOTHING
+    raise typer.Exit(code)

@@ -12,6 +12,7 @@ from rich.table import Table
 from driftline import __version__
 from driftline.alerts_cli import alerts_app
 from driftline.canary_cli import canary_app
+from driftline.deploy_cli import deploy
 from driftline.drift_cli import drift_app
 from driftline.reference_cli import reference_app
 from driftline.report_cli import report
@@ -44,6 +45,7 @@ app.add_typer(retrain_app, name="retrain")
 app.add_typer(canary_app, name="canary")
 app.command("train")(train)
 app.command("rollback")(rollback)
+app.command("deploy")(deploy)
 app.command("report")(report)
 app.command("status")(status)
 

@@ -65,6 +65,7 @@ def retrain(
 def _retrain_here(model: str, urgent: bool, reason: str | None) -> None:
     settings = RetrainSettings()
     store = ModelStore.from_settings()
+    store.require_model(model)  # a typo must not register a new model
     handler = make_handler(settings, KafkaSettings(), RedisSettings(), store)
     request = retrain_request(
         model, "manual", "driftline retrain", urgent=urgent, reason=reason or "driftline retrain"

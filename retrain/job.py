@@ -29,6 +29,7 @@ from retrain.lineage import LINEAGE_ARTIFACT, TrainingSetLineage
 from retrain.profiles import PROFILE_ARTIFACT, build_reference_profile, write_profile
 from retrain.settings import RetrainSettings
 from retrain.training import Progress, build_pipeline, evaluate, pip_requirements
+from schemas.canary_start import start_canary
 from schemas.codec import Codec
 from schemas.deployments import deployment_event, publish_deployment_event
 from schemas.model_registry import ModelStore
@@ -46,7 +47,6 @@ from schemas.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
-CHALLENGER_ALIAS = "challenger"
 CHAMPION_ALIAS = "champion"
 #: Fewest recent hold-out rows (with both classes) worth scoring and gating on: with 20,
 #: one row moved accuracy by 5 points, far more than the allowed regression (0.02), so
@@ -264,21 +264,12 @@ class RetrainJob:
         candidate: dict[str, dict[str, float]],
         training_set: TrainingSet,
     ) -> RetrainOutcome:
-        self.store.set_alias(model_name, CHALLENGER_ALIAS, version)
         share = self.settings.canary_share
-        self.rollout.write_canary(model_name, version, share)
-        current = self.rollout.read(model_name) or RolloutState()
-        event = deployment_event(
-            model_name=model_name,
-            action="canary_started",
-            reason=f"retrain run {run_id} passed the gate",
-            champion_version=champion_version,
-            canary_version=version,
-            canary_share=share,
-            shadow_version=current.shadow_version,
-            evidence=self._evidence(version, candidate, training_set),
-        )
-        publish_deployment_event(self.kafka, event, self.codec)
+        start_canary(
+            model_name, version, share, rollout=self.rollout, store=self.store, kafka=self.kafka,
+            reason=f"retrain run {run_id} passed the gate", champion_version=champion_version,
+            evidence=self._evidence(version, candidate, training_set), codec=self.codec,
+        )  # fmt: skip
         detail = f"version {version} is the canary at share {share:g}"
         finish_run(self.store, run_id, "challenger", detail)
         return RetrainOutcome("challenger", run_id, version, detail, training_set.fingerprint())

@@ -25,6 +25,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from schemas.exceptions import ModelNotFoundError
+from schemas.redaction import redact_url
 from schemas.settings import DataSettings, MlflowSettings
 
 #: The MLflow experiment every Driftline training run goes to.
@@ -152,3 +153,50 @@ class ModelStore:
         if not self.version_exists(model_name, version):
             raise ModelNotFoundError(f"{model_name!r} has no version {version!r}")
         self.activate().set_registered_model_alias(model_name, alias, version)
+
+    def versions(self, model_name: str) -> list[str]:
+        """Every registered version of ``model_name``, oldest first ([] for an unknown model)."""
+        client = self.activate()
+        found = client.search_model_versions(f"name = '{_quoted(model_name)}'")
+        return [str(v) for v in sorted(int(mv.version) for mv in found)]
+
+    def require_model(self, model_name: str) -> None:
+        """Refuse a model the registry does not hold, naming the ones it does.
+
+        The operator's commands (deploy, rollback, retrain, canary watch) call this first:
+        a typo must fail loudly, not create a rollout state or a new registered model.
+
+        :raises ModelNotFoundError: no such registered model.
+        """
+        try:
+            self.activate().get_registered_model(model_name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            known = ", ".join(self.registered_models()) or "none"
+            raise ModelNotFoundError(
+                f"unknown model {model_name!r}: the registry at {redact_url(self.tracking_uri)} "
+                f"holds {known}"
+            ) from None
+
+    def resolve_version(self, model_name: str, version: str) -> str:
+        """``latest`` (the highest registered version) or a version number that exists.
+
+        :raises ModelNotFoundError: unknown model, no versions, or no such version.
+        """
+        self.require_model(model_name)
+        known = self.versions(model_name)
+        if not known:
+            raise ModelNotFoundError(f"{model_name!r} has no registered versions")
+        if version == "latest":
+            return known[-1]
+        if version not in known:
+            raise ModelNotFoundError(
+                f"{model_name!r} has no version {version!r} (registered: {', '.join(known)})"
+            )
+        return version
+
+
+def _quoted(name: str) -> str:
+    """``name`` inside MLflow's single-quoted filter strings."""
+    return name.replace("'", "\\'")

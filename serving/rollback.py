@@ -15,7 +15,7 @@ import redis
 import typer
 from rich.console import Console
 
-from schemas.exceptions import DeliveryError
+from schemas.exceptions import DeliveryError, ModelNotFoundError
 from schemas.model_registry import ModelStore
 from schemas.promotion import execute_rollback, plan_rollback
 from schemas.rollout_state import RolloutStore
@@ -39,8 +39,14 @@ def rollback(
     name = model_name or ServingSettings().model_name
     client = redis.Redis.from_url(RedisSettings().url.get_secret_value(), socket_timeout=5)
     rollout = RolloutStore(client)
+    store = ModelStore.from_settings()
     try:
-        plan = plan_rollback(name, rollout, ModelStore.from_settings())
+        store.require_model(name)
+    except ModelNotFoundError as exc:
+        console.print(f"[red]{exc}[/]", highlight=False)
+        raise typer.Exit(1) from None
+    try:
+        plan = plan_rollback(name, rollout, store)
     except redis.RedisError as exc:
         console.print(f"[red]cannot read rollout state from Redis:[/] {exc}")
         raise typer.Exit(1) from None

@@ -1,0 +1,62 @@
+"""``driftline deploy --model NAME --version latest|N --canary 10``: start a canary by hand.
+
+The same start as a retrain candidate that passes its gate
+(:func:`schemas.canary_start.start_canary`): alias ``challenger``, rollout state in Redis,
+DeploymentEvent ``canary_started``. From there
+the canary controller (``driftline canary run``) steps it up, promotes it or rolls it back,
+and ``driftline canary watch`` follows it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import redis
+import typer
+from rich.console import Console
+
+from schemas.canary_start import start_canary
+from schemas.exceptions import DriftlineError
+from schemas.model_registry import ModelStore
+from schemas.redaction import redact_credentials
+from schemas.rollout_state import RolloutStore
+from schemas.settings import KafkaSettings, RedisSettings
+
+
+def deploy(
+    model: Annotated[str, typer.Option("--model", help="Registered model name.")],
+    version: Annotated[
+        str, typer.Option("--version", help="Version number, or 'latest' (the highest).")
+    ] = "latest",
+    canary: Annotated[
+        float,
+        typer.Option("--canary", min=0.0, max=100.0, help="Canary share in percent (0 < x ≤ 100)."),
+    ] = 10.0,
+) -> None:
+    """Start a canary of a registered model version at ``--canary`` percent of the traffic."""
+    console = Console()
+    if canary <= 0:
+        console.print("[red]--canary must be above 0 percent[/]")
+        raise typer.Exit(2)
+    store = ModelStore.from_settings()
+    try:
+        resolved = store.resolve_version(model, version)
+        champion = store.alias_version(model, "champion")
+        if resolved == champion:
+            console.print(f"[red]version {resolved} of {model!r} is already the champion[/]")
+            raise typer.Exit(1)
+        client = redis.Redis.from_url(RedisSettings().url.get_secret_value(), socket_timeout=5)
+        event = start_canary(
+            model, resolved, canary / 100.0, rollout=RolloutStore(client), store=store,
+            kafka=KafkaSettings(), reason=f"driftline deploy --canary {canary:g}",
+            champion_version=champion,
+        )  # fmt: skip
+    except (DriftlineError, redis.RedisError) as exc:
+        console.print(f"[red]{redact_credentials(str(exc))}[/]", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(
+        f"{model}: version {resolved} is the canary at {canary:g} % (champion "
+        f"{champion or 'none'}); deployment {event['deployment_id']}. Follow it with "
+        f"`driftline canary watch --model {model}`.",
+        highlight=False,
+    )
