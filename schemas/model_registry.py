@@ -110,8 +110,9 @@ class ModelStore:
         """
         version = self.alias_version(model_name, alias)
         if version is None:
+            where = redact_url(self.tracking_uri)
             raise ModelNotFoundError(
-                f"no version of {model_name!r} has alias {alias!r} in {self.tracking_uri} "
+                f"no version of {model_name!r} has alias {alias!r} in {where} "
                 "(`driftline train` trains and registers the baseline)"
             )
         import mlflow.sklearn

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.api import admin, analysis, drift, health, models, predict, references, train
 from serving.auth import AdminAuthMiddleware
+from serving.body_limit import BodyLimitMiddleware, body_limits
 from serving.state import ServingConfig, ServingState
 
 
@@ -55,6 +56,13 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     app.include_router(references.router)
     app.include_router(admin.router)
     app.include_router(analysis.router)
+    # Added before the admin guard, so it runs after it: under /admin a caller without a
+    # token gets the 401, not a 413, whatever it sends.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=config.serving.max_body_bytes,
+        limits=body_limits(config.serving),
+    )
     app.add_middleware(AdminAuthMiddleware, tokens=config.admin.token_list())
     return app
 

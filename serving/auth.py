@@ -19,9 +19,14 @@ ADMIN_PREFIX = "/admin"
 _SLASHES = re.compile(r"/{2,}")
 
 
+def normalise_path(path: str) -> str:
+    """``path`` with doubled slashes folded (``//admin//x`` -> ``/admin/x``)."""
+    return _SLASHES.sub("/", path)
+
+
 def is_admin_path(path: str, prefix: str = ADMIN_PREFIX) -> bool:
     """``/admin``, ``/admin/`` and anything below, also when written with doubled slashes."""
-    path = _SLASHES.sub("/", path)
+    path = normalise_path(path)
     return path == prefix or path.startswith(prefix + "/")
 
 

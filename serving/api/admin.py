@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import redis
 from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
+from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, Field
 
 from schemas.exceptions import DeliveryError, ModelNotFoundError
@@ -17,6 +18,7 @@ from schemas.promotion import (
     plan_rollback,
     promote_canary,
 )
+from schemas.redaction import redact_credentials
 from schemas.rollout_state import RolloutStore
 from serving.api.deps import StateDep
 from serving.rollout import RolloutWatcher
@@ -102,8 +104,16 @@ async def set_canary(canary_in: CanaryIn, state: StateDep) -> CanaryPublic:
 
 @router.post("/reload")
 async def reload_model(state: StateDep) -> ReloadPublic:
-    """Load the model behind the alias (``champion``) again, without a restart."""
-    previous, version = await run_in_threadpool(state.reload)
+    """Load the model behind the alias (``champion``) again, without a restart.
+
+    MLflow away or the alias gone is a 503 (the loaded model keeps serving), never a 500
+    whose log line would carry the tracking URL.
+    """
+    try:
+        previous, version = await run_in_threadpool(state.reload)
+    except (ModelNotFoundError, MlflowException, OSError) as exc:
+        message = redact_credentials(getattr(exc, "message", None) or str(exc))
+        raise HTTPException(503, f"could not load the model; still serving: {message}") from None
     return ReloadPublic(
         model_name=state.settings.model_name,
         alias=state.settings.model_alias,
