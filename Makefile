@@ -41,7 +41,9 @@ test-unit: $(STAMP) ## Unit tests only (no servers)
 test-integration: $(STAMP) ## Integration tests on real components started by fixtures
 	$(PYTEST) -m integration
 
-test-regression: $(STAMP) ## Regression tests (contracts, pinned broker behaviour)
+test-regression: $(STAMP) ## Drift report of the fixture data, then regression tests (contracts, model metrics, broker quirks)
+	$(BIN)/driftline report --reference data/sample/drift_reference.csv \
+		--current data/sample/drift_current.csv --out data/reports/fixture-drift.html
 	$(PYTEST) -m regression
 
 lint: $(STAMP) ## ruff check and ruff format --check (changes nothing)
@@ -81,12 +83,24 @@ setup: ## apt-get install redis-server, prometheus and prometheus-alertmanager (
 	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y --no-install-recommends \
 		redis-server prometheus prometheus-alertmanager
 
-.PHONY: compose-up compose-down
+.PHONY: serve compose-up compose-down
+
+serve: $(STAMP) ## Only the prediction API (trains the baseline first if no champion exists)
+	$(BIN)/driftline train --if-missing
+	$(BIN)/python -m serving
 
 # The production-like stack in Docker (docker-compose.yml; docs/deployment.md). Needs a
 # Docker engine with the compose plugin; `make up` is the same stack without Docker.
+# Without one, both targets say so and what to run instead.
+DOCKER_CHECK = command -v docker >/dev/null 2>&1 \
+	|| { echo "$@: docker is not installed; without Docker, 'make up' runs the embedded stack"; exit 1; }; \
+	docker info >/dev/null 2>&1 \
+	|| { echo "$@: docker is installed but no Docker engine answers (start the daemon); without Docker, 'make up' runs the embedded stack"; exit 1; }
+
 compose-up: ## Build the image and start the Docker Compose stack (waits until healthy)
+	@$(DOCKER_CHECK)
 	docker compose up --build --detach --wait
 
 compose-down: ## Stop the Docker Compose stack (volumes kept; add `-v` by hand to drop them)
+	@$(DOCKER_CHECK)
 	docker compose down

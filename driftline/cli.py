@@ -15,6 +15,7 @@ from driftline.canary_cli import canary_app
 from driftline.deploy_cli import deploy
 from driftline.drift_cli import drift_app
 from driftline.reference_cli import reference_app
+from driftline.replay_cli import replay
 from driftline.report_cli import report
 from driftline.retrain_cli import retrain_app
 from driftline.settings import StackSettings
@@ -23,6 +24,7 @@ from driftline.stack import LocalStack, StopRequested
 from driftline.status import status
 from driftline.tail import topic_app
 from driftline.train import train
+from driftline.validate_cli import validate
 from schemas.admin import ensure_topics, make_admin, wait_for_broker
 from schemas.exceptions import DriftlineError
 from schemas.settings import KafkaSettings, RedisSettings
@@ -48,6 +50,8 @@ app.command("rollback")(rollback)
 app.command("deploy")(deploy)
 app.command("report")(report)
 app.command("status")(status)
+app.command("replay")(replay)
+app.command("validate")(validate)
 
 console = Console()
 err_console = Console(stderr=True)

@@ -15,3 +15,11 @@ class BinaryNotFoundError(LauncherError):
 
 class ServiceUnhealthyError(LauncherError):
     """A started service did not become healthy in time, or exited early."""
+
+
+class ReplayInputError(DriftlineError):
+    """A replay's input is unusable: unreadable file, wrong columns, unknown scenario."""
+
+
+class ValidateError(DriftlineError):
+    """A validation check cannot go on (e.g. the served model is not one it can feed)."""

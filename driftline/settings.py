@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,3 +43,24 @@ class StackSettings(BaseSettings):
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
+
+
+class ValidateSettings(BaseSettings):
+    """What ``driftline validate`` checks. Read from ``DRIFTLINE_VALIDATE_*`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_VALIDATE_", frozen=True, extra="ignore")
+
+    url: str | None = Field(
+        default=None,
+        description="Serving's base URL; unset = the local stack's (DRIFTLINE_SERVING_HOST/PORT).",
+    )
+    prometheus_url: str | None = Field(
+        default=None,
+        description="Prometheus to query; unset = the monitoring check is reported as skipped.",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token of the training check (POST /models/train); unset = the "
+        "first of DRIFTLINE_ADMIN_TOKENS.",
+    )
+    timeout_s: float = Field(default=10.0, gt=0, description="HTTP timeout of each call.")

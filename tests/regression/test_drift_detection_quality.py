@@ -23,6 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from driftline.scenarios import generate, shift_probability
 from schemas.catalog import INFERENCE_EVENT
 from schemas.codec import SingleObjectCodec
 from schemas.events import inference_event
@@ -72,8 +73,7 @@ def test_sudden_shift_is_flagged_in_the_first_full_window_after_onset() -> None:
     profile, rule = _profile_and_rule()
     rng = np.random.default_rng(7)
     onset = 3 * WINDOW + 200  # mid-window: that window is partly shifted
-    events = X[rng.integers(0, len(X), 6 * WINDOW)].copy()
-    events[onset:, 5:10] += 1.5 * X[:, 5:10].std(axis=0)
+    events = generate("sudden", X, 6 * WINDOW, onset, rng).features  # features 5-9 +1.5 sd
     flags = [
         score_window(
             profile,
@@ -99,9 +99,8 @@ def test_gradual_drift_is_flagged_within_two_windows_and_critical_within_three()
     rng = np.random.default_rng(11)
     windows, ramp = PRE_ONSET + 16, 10 * WINDOW
     onset = PRE_ONSET * WINDOW
-    events = X[rng.integers(0, len(X), windows * WINDOW)].copy()
-    share = np.clip((np.arange(len(events)) - onset) / ramp, 0.0, 1.0)  # 0 -> 1 over 10
-    events += share[:, None] * X.std(axis=0)  # every feature, up to one sd
+    # every feature, 0 -> 1 sd over 10 windows
+    events = generate("gradual", X, windows * WINDOW, onset, rng, ramp=ramp).features
     alert = Hysteresis(k=3, n=5, m=3)
     flagged, critical, raised = [], [], []
     for i in range(0, len(events), WINDOW):
@@ -133,10 +132,10 @@ def test_prediction_only_drift_flags_the_prediction_and_no_feature() -> None:
     rng = np.random.default_rng(11)
     windows = PRE_ONSET + 8
     onset = PRE_ONSET * WINDOW + 200  # mid-window
-    rows = rng.integers(0, len(X), windows * WINDOW)
-    p = np.clip(probability[rows], 1e-12, 1 - 1e-12)
-    bugged = 1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) + 8.0)))  # a serving bug: logit + 8
-    p = np.where(np.arange(len(rows)) >= onset, bugged, p)
+    traffic = generate("prediction-only", X, windows * WINDOW, onset, rng)
+    rows = traffic.rows
+    assert traffic.logit_shift is not None
+    p = shift_probability(probability[rows], traffic.logit_shift)  # a serving bug: logit + 8
     labels = (p >= 0.5).astype(float).astype(object)
     results = [
         score_window(
@@ -175,12 +174,12 @@ def test_concept_drift_seen_through_feedback_accuracy_falls_and_adwin_flags_it(
     )  # fmt: skip
     rng = np.random.default_rng(11)
     windows, onset_window = 8, 4
-    picks = rng.integers(0, len(X), windows * WINDOW + 1)
-    rows, truth = X[picks], DATA.target[picks]
+    onset = onset_window * WINDOW
+    traffic = generate("concept", X, windows * WINDOW + 1, onset, rng)  # the concept flips
+    picks, rows = traffic.rows, traffic.features
     probability = model.predict_proba(rows)[:, 1]
     times = np.arange(len(picks), dtype=np.int64) * (60_000 // WINDOW)  # 500 per window
-    onset = onset_window * WINDOW
-    labels = np.where(np.arange(len(picks)) >= onset, 1 - truth, truth)  # the concept flips
+    labels = traffic.labels(DATA.target)
     codec = SingleObjectCodec()
     outputs = []
     for w in range(windows + 1):
