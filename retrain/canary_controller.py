@@ -1,13 +1,15 @@
 """The canary controller: steps a canary up on live evidence, promotes it, or rolls it back.
 
-A consumer group on ``slo.windows`` (``driftline canary run``). For each model whose
-rollout state (Redis) has an active canary, it pairs the canary's SloWindows (of the
-canary version) with the baseline's of the same window and judges the current step with
-:func:`retrain.canary.analyse`. Pass: the next share of ``DRIFTLINE_CANARY_STEPS``
-(rollout state + DeploymentEvent ``canary_step``), or, after the last step, promotion
-(alias ``champion`` moved, rollout state, DeploymentEvent ``promoted``). Fail: rollback
-(canary cleared, DeploymentEvent ``rolled_back``), at the first failing window. Every
-decision's event carries its evidence.
+A consumer group on ``slo.windows`` and ``drift.scores`` (``driftline canary run``). For
+each model whose rollout state (Redis) has an active canary, it pairs the canary's
+SloWindows (of the canary version) with the baseline's of the same window and judges the
+current step with :func:`retrain.canary.analyse`; from the DriftScores of the same windows
+it pools each variant's accuracy for the accuracy rule (:mod:`retrain.canary_accuracy`).
+Pass: the next share of ``DRIFTLINE_CANARY_STEPS`` (rollout state + DeploymentEvent
+``canary_step``), or, after the last step, promotion (alias ``champion`` moved, rollout
+state, DeploymentEvent ``promoted``). Fail: rollback (canary cleared, DeploymentEvent
+``rolled_back``), at the first failing window or as soon as the canary's pooled accuracy
+is too far below the baseline's. Every decision's event carries its evidence.
 
 Windows that started before the controller changed the share belong to the old step and
 are ignored. Offsets are committed after each decision only, so a restarted controller
@@ -25,11 +27,12 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from retrain.canary import CanaryVerdict, SloSummary, analyse, next_share
+from retrain.canary_accuracy import VariantAccuracy, combine, judge_accuracy, variant_accuracy
 from retrain.canary_report import canary_analysis
 from retrain.retry_policy import FailureCounter, dead_letter_if_exhausted
 from retrain.settings import CanaryAnalysisSettings
 from schemas.canary_analysis import CanaryAnalysisStore
-from schemas.catalog import SLO_WINDOW
+from schemas.catalog import DRIFT_SCORE, SLO_WINDOW
 from schemas.codec import Codec, make_codec
 from schemas.consumer import RecordDecoder
 from schemas.dead_letters import DeadLetterRouter
@@ -41,9 +44,11 @@ from schemas.promotion import execute_rollback, plan_rollback, promote_canary
 from schemas.redaction import redact_credentials
 from schemas.rollout_state import RolloutState, RolloutStore
 from schemas.settings import KafkaSettings
-from schemas.topics import DEAD_LETTERS, SLO_WINDOWS
+from schemas.topics import DEAD_LETTERS, DRIFT_SCORES, SLO_WINDOWS
 
 log = logging.getLogger(__name__)
+#: A subscribed topic that does not exist (yet) is not fatal: the other still decides.
+MISSING_TOPIC = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
 
 
 @dataclass
@@ -55,9 +60,16 @@ class StepState:
     since_ms: int | None
     canary: dict[int, SloSummary] = field(default_factory=dict)
     baseline: dict[int, SloSummary] = field(default_factory=dict)
+    canary_accuracy: dict[int, VariantAccuracy] = field(default_factory=dict)
+    baseline_accuracy: dict[int, VariantAccuracy] = field(default_factory=dict)
 
     def pairs(self) -> list[tuple[int, SloSummary, SloSummary]]:
         return [(s, c, self.baseline[s]) for s, c in self.canary.items() if s in self.baseline]
+
+    def accuracy_pairs(self) -> list[tuple[int, VariantAccuracy, VariantAccuracy]]:
+        """DriftScore windows of the step that both the canary and the baseline have."""
+        both = self.canary_accuracy.keys() & self.baseline_accuracy.keys()
+        return [(s, self.canary_accuracy[s], self.baseline_accuracy[s]) for s in sorted(both)]
 
 
 @dataclass(frozen=True)
@@ -101,8 +113,38 @@ class CanaryController:
         self.analyses = analyses or CanaryAnalysisStore(rollout.client)
 
     def observe(self, record: Mapping[str, Any]) -> CanaryDecision | None:
-        """Take one SloWindow; act and return the decision when the step is decided."""
+        """Take one SloWindow or DriftScore; act and return the decision when the step is
+        decided."""
         model = str(record["model_name"])
+        step = self._step(model)
+        if step is None:
+            return None
+        start = int(record["window_start"])
+        if step.since_ms is not None and start < step.since_ms:
+            return None
+        if "window_kind" in record:  # a DriftScore: per-variant accuracy of one version
+            if not self._take_accuracy(step, start, record):
+                return None
+        else:
+            variant = record["variant"]
+            if variant == "canary" and record.get("model_version") == step.version:
+                step.canary[start] = summary(record)
+            elif variant == "baseline":
+                step.baseline[start] = summary(record)
+            else:
+                return None
+        verdict = combine(
+            analyse(step.pairs(), self.settings),
+            judge_accuracy(step.accuracy_pairs(), self.settings),
+            self.settings,
+        )
+        self._record(model, step, verdict)
+        if verdict.decision == "inconclusive":
+            return None
+        return self._act(model, step, verdict)
+
+    def _step(self, model: str) -> StepState | None:
+        """The step in progress per the rollout state (a new one when it changed)."""
         state = self.rollout.read(model)
         if state is None or not state.active or state.canary_version is None:
             self.steps.pop(model, None)
@@ -111,21 +153,25 @@ class CanaryController:
         if step is None or (step.version, step.share) != (state.canary_version, state.canary_share):
             step = StepState(state.canary_version, state.canary_share, None)
             self.steps[model] = step
-        start = int(record["window_start"])
-        if step.since_ms is not None and start < step.since_ms:
-            return None
-        variant = record["variant"]
-        if variant == "canary" and record.get("model_version") == step.version:
-            step.canary[start] = summary(record)
-        elif variant == "baseline":
-            step.baseline[start] = summary(record)
-        else:
-            return None
-        verdict = analyse(step.pairs(), self.settings)
-        self._record(model, step, verdict)
-        if verdict.decision == "inconclusive":
-            return None
-        return self._act(model, step, verdict)
+        return step
+
+    @staticmethod
+    def _take_accuracy(step: StepState, start: int, record: Mapping[str, Any]) -> bool:
+        """Keep a tumbling DriftScore's canary (of the canary version) or baseline accuracy;
+        False when it holds neither (sliding windows would count every window again)."""
+        if record.get("window_kind", "tumbling") != "tumbling":
+            return False
+        taken = False
+        if record.get("model_version") == step.version:
+            found = variant_accuracy(record, "canary")
+            if found is not None:
+                step.canary_accuracy[start] = found
+                taken = True
+        found = variant_accuracy(record, "baseline")
+        if found is not None:
+            step.baseline_accuracy[start] = found
+            taken = True
+        return taken
 
     def _record(self, model: str, step: StepState, verdict: CanaryVerdict) -> None:
         """Store the analysis (before acting: a failed action is retried and recorded again)."""
@@ -175,7 +221,8 @@ class CanaryController:
 
 
 class CanaryLoop:
-    """Consume ``slo.windows`` into a :class:`CanaryController` until :meth:`stop`.
+    """Consume ``slo.windows`` and ``drift.scores`` into a :class:`CanaryController` until
+    :meth:`stop`.
 
     A dependency failing (Redis, MLflow, Kafka) while acting: the record is re-read after
     ``retry_backoff_s``, without limit. Any other error is retried ``max_attempts`` times in
@@ -196,6 +243,7 @@ class CanaryLoop:
         self.retry_backoff_s = retry_backoff_s
         kafka = controller.kafka
         self.topic = SLO_WINDOWS.prefixed(kafka.topic_prefix).name
+        self.drift_topic = DRIFT_SCORES.prefixed(kafka.topic_prefix).name
         self._stop = threading.Event()
         self.failures = FailureCounter(controller.settings.max_attempts)
         self.dead_lettered = 0
@@ -210,8 +258,11 @@ class CanaryLoop:
         dead_letters = DeadLetterRouter(
             Producer(producer_config(kafka)), dead_topic, settings.group_id
         )
-        decoder = RecordDecoder(self.controller.codec, dead_letters, {self.topic: SLO_WINDOW})
-        consumer.subscribe([self.topic])
+        decoder = RecordDecoder(
+            self.controller.codec, dead_letters,
+            {self.topic: SLO_WINDOW, self.drift_topic: DRIFT_SCORE},
+        )  # fmt: skip
+        consumer.subscribe([self.topic, self.drift_topic])
         try:
             while not self._stop.is_set():
                 msg = consumer.poll(settings.poll_timeout_s)
@@ -219,7 +270,9 @@ class CanaryLoop:
                     continue
                 err = msg.error()
                 if err is not None:
-                    if err.code() != KafkaError._PARTITION_EOF and (
+                    if err.code() in MISSING_TOPIC:  # e.g. no drift processor ever ran
+                        log.warning("%s; judging on the topics that exist", err.str())
+                    elif err.code() != KafkaError._PARTITION_EOF and (
                         err.fatal() or not err.retriable()
                     ):
                         raise KafkaException(err)
@@ -233,7 +286,7 @@ class CanaryLoop:
                 except Exception as exc:
                     if dead_letter_if_exhausted(self.failures, dead_letters, msg, exc):
                         log.error(
-                            "SloWindow at %s[%s]@%s failed %d times in a row (%s: %s): sent "
+                            "record at %s[%s]@%s failed %d times in a row (%s: %s): sent "
                             "to the dead-letter topic, moving on",
                             msg.topic(), msg.partition(), msg.offset(),
                             self.failures.max_attempts, type(exc).__name__,
@@ -245,7 +298,9 @@ class CanaryLoop:
                     continue
                 self.failures.forget(msg.topic() or "", msg.partition() or 0)
                 if decision is not None:
-                    consumer.commit(message=msg, asynchronous=False)
+                    # every position consumed: the DriftScores read so far were used in this
+                    # decision or belong to windows before the next step (ignored anyway)
+                    consumer.commit(asynchronous=False)
                     log.info(
                         "%s: %s (version %s, share %g): %s", decision.model_name,
                         decision.action, decision.version, decision.share, decision.verdict.reason,

@@ -7,6 +7,8 @@ regression against the champion, and a 10 % canary for a candidate that passes.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -104,7 +106,9 @@ class CanaryAnalysisSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DRIFTLINE_CANARY_", frozen=True, extra="ignore")
 
-    group_id: str = Field(default="driftline-canary", description="Consumer group on slo.windows.")
+    group_id: str = Field(
+        default="driftline-canary", description="Consumer group on slo.windows and drift.scores."
+    )
     steps: list[float] = Field(
         default_factory=lambda: [0.1, 0.5, 1.0],
         description="Canary shares, in order; passing the last one promotes (JSON list).",
@@ -123,11 +127,33 @@ class CanaryAnalysisSettings(BaseSettings):
     latency_floor_ms: float = Field(
         default=5.0, ge=0, description="A canary p99 below this always passes the latency rule."
     )
+    accuracy_source: Literal["realised", "estimated", "auto"] = Field(
+        default="realised",
+        description="Accuracy the accuracy rule compares (from drift.scores): realised (labels "
+        "joined to the step's windows), estimated (mean confidence), or auto (realised once "
+        "both variants have accuracy_min_labelled labels, estimated before).",
+    )
+    accuracy_max_decrease: float = Field(
+        default=0.05, ge=0, le=1, description="How far the canary's accuracy over the step's "
+        "windows may fall below the baseline's before the step fails.",
+    )  # fmt: skip
+    accuracy_min_labelled: int = Field(
+        default=100, ge=1, description="Labelled predictions each variant needs over the "
+        "step's windows before realised accuracy judges.",
+    )  # fmt: skip
+    accuracy_min_predictions: int = Field(
+        default=100, ge=1, description="Predictions each variant needs over the step's "
+        "windows before estimated accuracy judges.",
+    )  # fmt: skip
+    accuracy_required: bool = Field(
+        default=False, description="A step whose SLO windows pass still waits until the "
+        "accuracy rule has enough evidence (false: no DriftScores, SLO rules alone decide).",
+    )  # fmt: skip
     poll_timeout_s: float = Field(default=0.5, gt=0, description="Longest wait of one poll.")
     max_attempts: int = Field(
         default=5,
         ge=1,
-        description="An SloWindow whose handling fails this many times in a row with an error "
-        "that is not a dependency being away goes to the dead-letter topic (processing_failed); "
-        "Redis, MLflow and Kafka failures are retried without limit.",
+        description="An SloWindow or DriftScore whose handling fails this many times in a row "
+        "with an error that is not a dependency being away goes to the dead-letter topic "
+        "(processing_failed); Redis, MLflow and Kafka failures are retried without limit.",
     )
