@@ -11,9 +11,11 @@ from rich.table import Table
 
 from driftline import __version__
 from driftline.alerts_cli import alerts_app
+from driftline.backup_cli import backup, restore
 from driftline.canary_cli import canary_app
 from driftline.deploy_cli import deploy
 from driftline.drift_cli import drift_app
+from driftline.health_cli import health
 from driftline.reference_cli import reference_app
 from driftline.replay_cli import replay
 from driftline.report_cli import report
@@ -25,6 +27,7 @@ from driftline.status import status
 from driftline.tail import topic_app
 from driftline.train import train
 from driftline.validate_cli import validate
+from driftline.validate_models import validate_models
 from schemas.admin import ensure_topics, make_admin, wait_for_broker
 from schemas.exceptions import DriftlineError
 from schemas.settings import KafkaSettings, RedisSettings
@@ -52,6 +55,10 @@ app.command("report")(report)
 app.command("status")(status)
 app.command("replay")(replay)
 app.command("validate")(validate)
+app.command("health")(health)
+app.command("validate-models")(validate_models)
+app.command("backup")(backup)
+app.command("restore")(restore)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -112,7 +119,7 @@ def _print_stack(stack: LocalStack) -> None:
     created = ", ".join(stack.topics_created) or "none (all existed)"
     console.print(f"topics created: {created}")
     console.print("In another shell, point Driftline commands at this stack with:")
-    for key, value in stack.child_env().items():
+    for key, value in stack.operator_env().items():
         console.print(f"  export {key}={value}", markup=False, highlight=False)
     console.print("The embedded broker keeps data in memory only: it is gone after Ctrl-C.")
     console.print(READY_BANNER + " Press Ctrl-C to stop.")

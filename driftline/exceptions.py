@@ -23,3 +23,15 @@ class ReplayInputError(DriftlineError):
 
 class ValidateError(DriftlineError):
     """A validation check cannot go on (e.g. the served model is not one it can feed)."""
+
+
+class BackupError(DriftlineError):
+    """A backup could not be written, or a restore could not proceed; the message says why."""
+
+
+class CorruptBackupError(BackupError):
+    """A backup directory fails its manifest: missing, unreadable, or a checksum differs."""
+
+
+class RestoreTargetNotEmptyError(BackupError):
+    """The stack to restore into already holds state (``--force`` replaces it)."""

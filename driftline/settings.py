@@ -64,3 +64,19 @@ class ValidateSettings(BaseSettings):
         "first of DRIFTLINE_ADMIN_TOKENS.",
     )
     timeout_s: float = Field(default=10.0, gt=0, description="HTTP timeout of each call.")
+
+
+class OperatorSettings(BaseSettings):
+    """What the operator commands (``driftline health``, ``backup``, ``restore``) need
+    beyond the components' own settings. Read from ``DRIFTLINE_*`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_", frozen=True, extra="ignore")
+
+    prometheus_url: str | None = Field(
+        default=None,
+        description="Prometheus base URL for `driftline health` (`make up` prints its own); "
+        "unset: Prometheus is reported as not configured.",
+    )
+    health_timeout_s: float = Field(
+        default=3.0, gt=0, le=60, description="Bound of each `driftline health` probe, seconds."
+    )

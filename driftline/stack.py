@@ -345,6 +345,30 @@ class LocalStack:
             "DRIFTLINE_REDIS_URL": self.redis.url.get_secret_value(),
         }
 
+    def operator_env(self) -> dict[str, str]:
+        """Environment that points the operator commands (``driftline health``, ``backup``,
+        ``restore``, ``validate-models``) at this stack: the addresses it chose, which
+        differ from the defaults when a preferred port was busy."""
+        env = {**self.child_env(), "DRIFTLINE_DATA_DIR": str(self.stack.data_dir.resolve())}
+        if self.kafka.topic_prefix:
+            env["DRIFTLINE_KAFKA_TOPIC_PREFIX"] = self.kafka.topic_prefix
+        port_variables = {
+            "serving": "DRIFTLINE_SERVING_PORT",
+            "drift-processor": "DRIFTLINE_DRIFT_METRICS_PORT",
+            "slo-processor": "DRIFTLINE_SLO_METRICS_PORT",
+            "alert-evaluator": "DRIFTLINE_ALERTING_METRICS_PORT",
+        }
+        for ep in self.endpoints:
+            variable = port_variables.get(ep.name)
+            port = urlsplit(ep.address).port if ep.address.startswith("http://") else None
+            if variable is not None and port is not None:
+                env[variable] = str(port)
+            if ep.name == "prometheus":
+                env["DRIFTLINE_PROMETHEUS_URL"] = ep.address
+        if self.alertmanager_url:
+            env["DRIFTLINE_ALERTMANAGER_URL"] = self.alertmanager_url
+        return env
+
     def stop(self) -> None:
         """Stop every started process, newest first. Safe to call twice."""
         while self._processes:

@@ -1,0 +1,109 @@
+"""Pure parts of the operator commands: probe outcomes, backup checks, artifact relocation."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from driftline.backup import MANIFEST, relocate_artifacts, verify_backup
+from driftline.exceptions import CorruptBackupError
+from driftline.health import Probe, ProbeFailed, run_probes
+from driftline.validate_models import served_versions
+from schemas.rollout_state import RolloutState
+
+
+def test_probe_outcomes_and_order() -> None:
+    def fails(_: float) -> str:
+        raise ProbeFailed("connection refused")
+
+    def crashes(_: float) -> str:
+        raise RuntimeError("redis://u:secret@host:1 went away")
+
+    probes = [
+        Probe("a", "here", lambda t: f"ok within {t:g}"),
+        Probe("b", "there", fails),
+        Probe("c", "-", None, "X_URL is not set"),
+        Probe("d", "elsewhere", lambda t: "never run"),
+        Probe("e", "crash", crashes),
+    ]
+    results = run_probes(probes, 2.0, skip=frozenset({"d"}))
+    assert [(r.name, r.state) for r in results] == [
+        ("a", "up"), ("b", "down"), ("c", "not configured"), ("d", "skipped"), ("e", "down"),
+    ]  # fmt: skip
+    assert results[0].detail == "ok within 2"
+    assert results[1].detail == "connection refused"
+    assert results[2].detail == "X_URL is not set"
+    assert "secret" not in results[4].detail and "RuntimeError" in results[4].detail
+
+
+def test_relocate_rewrites_uris_and_paths_at_the_start_only(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE runs (id INTEGER, artifact_uri VARCHAR(200), n INTEGER)")
+        conn.execute("CREATE TABLE other (location TEXT)")
+        conn.executemany(
+            "INSERT INTO runs VALUES (?, ?, ?)",
+            [(1, "file:///old/data/mlruns/1/artifacts", 5),
+             (2, "s3://bucket/file:///old/data/mlruns", 6)],
+        )  # fmt: skip
+        conn.execute("INSERT INTO other VALUES ('/old/data/mlruns/models/m-1')")
+    changed = relocate_artifacts(db, "file:///old/data/mlruns", "file:///new%20dir/mlruns")
+    assert changed == 2
+    with sqlite3.connect(db) as conn:
+        runs = conn.execute("SELECT artifact_uri FROM runs ORDER BY id").fetchall()
+        other = conn.execute("SELECT location FROM other").fetchone()
+    assert runs == [("file:///new%20dir/mlruns/1/artifacts",),
+                    ("s3://bucket/file:///old/data/mlruns",)]  # fmt: skip
+    assert other == ("/new dir/mlruns/models/m-1",)
+
+
+def test_verify_names_what_is_wrong(tmp_path: Path) -> None:
+    with pytest.raises(CorruptBackupError, match=r"has no manifest\.json"):
+        verify_backup(tmp_path)
+    (tmp_path / MANIFEST).write_text("{not json")
+    with pytest.raises(CorruptBackupError, match="is not a valid manifest"):
+        verify_backup(tmp_path)
+    manifest = {
+        "format": "driftline-backup", "format_version": 1, "created_at": "now",
+        "driftline_version": "0", "python_version": "3", "registered_models": 0,
+        "model_versions": 0, "datasets": [], "rollout_models": [],
+        "mlflow": {"kind": "server", "tracking_uri": "http://x", "mlflow_version": "3"},
+        "files": {"redis/rollout.json": {"sha256": "0" * 64, "bytes": 2}},
+    }  # fmt: skip
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(CorruptBackupError, match=r"redis/rollout\.json is listed .* but missing"):
+        verify_backup(tmp_path)
+    (tmp_path / "redis").mkdir()
+    (tmp_path / "redis" / "rollout.json").write_text("{}")
+    with pytest.raises(CorruptBackupError, match=r"rollout\.json has SHA-256 .* the manifest says"):
+        verify_backup(tmp_path)
+    manifest["format_version"] = 99
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(CorruptBackupError, match="format version 99"):
+        verify_backup(tmp_path)
+
+
+class _Aliases:
+    def __init__(self, aliases: dict[str, str]) -> None:
+        self.aliases = aliases
+
+    def alias_version(self, model: str, alias: str) -> str | None:
+        return self.aliases.get(model)
+
+
+def test_served_versions_follow_rollout_state() -> None:
+    store = _Aliases({"a": "1", "b": "4", "c": "2"})
+    rollouts = {
+        "a": RolloutState(canary_version="2", canary_share=0.1, shadow_version="3"),
+        "b": RolloutState(canary_version="5", canary_share=0.0, champion_version="6"),
+        "c": None,
+    }
+    served = served_versions(store, "champion", rollouts, ["a", "b", "c", "none"])  # type: ignore[arg-type]
+    assert [(s.model, s.role, s.version) for s in served] == [
+        ("a", "champion", "1"), ("a", "canary", "2"), ("a", "shadow", "3"),
+        ("b", "champion", "6"),  # a promotion's version wins; a 0 % canary is not served
+        ("c", "champion", "2"),
+    ]  # fmt: skip
