@@ -1,0 +1,208 @@
+"""infra/k8s renders with ``kubectl kustomize`` and the rendered objects are what the
+runbooks and the issue name: namespace ml-platform, the Deployments with their labels,
+probes on /health and /ready, requests and limits, PodDisruptionBudgets, the HPA of
+ml-model-api, replicas within partitions, and only DRIFTLINE_* variables the settings
+classes read. Skipped, naming kubectl, where it is not installed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic_settings import BaseSettings
+
+from schemas.topics import DRIFT_SCORES, INFERENCE_EVENTS, RETRAIN_REQUESTS, SLO_WINDOWS
+from serving.settings import ServingSettings
+from stream.alerting.settings import AlertingSettings
+from stream.settings import DriftProcessorSettings, SloSettings
+from tests.settings_env import env_names
+
+REPO = Path(__file__).resolve().parents[2]
+K8S = REPO / "infra/k8s"
+NAMESPACE = "ml-platform"
+#: Deployment -> the topic its consumer group reads (replicas beyond partitions idle).
+CONSUMERS = {
+    "drift-processor": INFERENCE_EVENTS,
+    "slo-processor": INFERENCE_EVENTS,
+    "alert-evaluator": DRIFT_SCORES,
+    "retrain-worker": RETRAIN_REQUESTS,
+    "canary-controller": SLO_WINDOWS,
+}
+#: Deployments serving HTTP: the settings class and its port field.
+HTTP: dict[str, tuple[type[BaseSettings], str]] = {
+    "ml-model-api": (ServingSettings, "port"),
+    "feature-store-service": (ServingSettings, "port"),
+    "drift-processor": (DriftProcessorSettings, "metrics_port"),
+    "slo-processor": (SloSettings, "metrics_port"),
+    "alert-evaluator": (AlertingSettings, "metrics_port"),
+}
+DEPLOYMENTS = {*HTTP, *CONSUMERS, "mlflow-tracking-server"}
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (it renders infra/k8s with `kubectl kustomize`)")
+    done = subprocess.run(
+        [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def objects(rendered: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in rendered if o["kind"] == kind}
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    found: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(found) == 1, deployment["metadata"]["name"]
+    return found[0]
+
+
+def environment(rendered: list[dict[str, Any]], deployment: dict[str, Any]) -> dict[str, str]:
+    """What the container sees: its envFrom ConfigMaps and Secrets, then its env values."""
+    configmaps, secrets = objects(rendered, "ConfigMap"), objects(rendered, "Secret")
+    env: dict[str, str] = {}
+    spec = container(deployment)
+    for source in spec.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(configmaps[source["configMapRef"]["name"]]["data"])
+        else:
+            env.update(secrets[source["secretRef"]["name"]]["stringData"])
+    env.update({e["name"]: str(e["value"]) for e in spec.get("env", []) if "value" in e})
+    return env
+
+
+def settings_of(
+    monkeypatch: pytest.MonkeyPatch, cls: type[BaseSettings], env: dict[str, str]
+) -> Any:
+    for var in list(os.environ):
+        if var.startswith(("DRIFTLINE_", "MLFLOW_", "DRIFT_")):
+            monkeypatch.delenv(var)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    return cls()
+
+
+def test_everything_is_in_the_ml_platform_namespace(rendered: list[dict[str, Any]]) -> None:
+    assert objects(rendered, "Namespace").keys() == {NAMESPACE}
+    elsewhere = [
+        (o["kind"], o["metadata"]["name"], o["metadata"].get("namespace"))
+        for o in rendered
+        if o["kind"] != "Namespace" and o["metadata"].get("namespace") != NAMESPACE
+    ]
+    assert not elsewhere, elsewhere
+    assert all(
+        o["metadata"]["labels"]["app.kubernetes.io/part-of"] == "driftline" for o in rendered
+    )
+
+
+def test_the_deployments_the_runbooks_name(rendered: list[dict[str, Any]]) -> None:
+    deployments = objects(rendered, "Deployment")
+    assert set(deployments) >= DEPLOYMENTS, DEPLOYMENTS - set(deployments)
+    for name, deployment in deployments.items():
+        labels = {"app": name}
+        assert deployment["metadata"]["labels"].items() >= labels.items(), name
+        assert deployment["spec"]["selector"]["matchLabels"] == labels, name
+        assert deployment["spec"]["template"]["metadata"]["labels"].items() >= labels.items()
+    api = deployments["ml-model-api"]
+    assert container(api)["command"] == ["python", "-m", "serving"]
+    assert objects(rendered, "Service")["ml-model-api"]["spec"]["selector"] == {
+        "app": "ml-model-api"
+    }
+
+
+def test_probes_requests_limits_and_pinned_images(rendered: list[dict[str, Any]]) -> None:
+    for name, deployment in objects(rendered, "Deployment").items():
+        spec = container(deployment)
+        for probe in ("livenessProbe", "readinessProbe"):
+            assert probe in spec, f"{name} has no {probe}"
+        if name in HTTP:
+            assert spec["livenessProbe"]["httpGet"]["path"] == "/health", name
+            assert spec["readinessProbe"]["httpGet"]["path"] == "/ready", name
+        resources = spec["resources"]
+        for kind in ("requests", "limits"):
+            assert {"cpu", "memory"} <= set(resources.get(kind, {})), (name, kind)
+        image = spec["image"]
+        tag = image.rsplit("/", 1)[-1].partition(":")[2]
+        assert tag and tag != "latest", (name, image)
+        pod = deployment["spec"]["template"]["spec"]
+        if image.split("/")[-1].split(":")[0] in ("driftline", "mlflow"):
+            assert pod["securityContext"]["runAsNonRoot"] is True, name
+
+
+def test_every_deployment_has_a_disruption_budget(rendered: list[dict[str, Any]]) -> None:
+    budgets = objects(rendered, "PodDisruptionBudget")
+    for name, deployment in objects(rendered, "Deployment").items():
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        matching = [
+            b for b in budgets.values()
+            if b["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+        ]  # fmt: skip
+        assert matching, f"{name} has no PodDisruptionBudget"
+        if deployment["spec"]["replicas"] > 1:
+            assert any(b["spec"].get("minAvailable") == 1 for b in matching), name
+
+
+def test_the_api_scales_on_cpu_and_request_rate(rendered: list[dict[str, Any]]) -> None:
+    hpa = objects(rendered, "HorizontalPodAutoscaler")["ml-model-api"]
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1", "kind": "Deployment", "name": "ml-model-api"
+    }  # fmt: skip
+    metrics = {m["type"]: m for m in hpa["spec"]["metrics"]}
+    assert metrics["Resource"]["resource"]["name"] == "cpu"
+    assert metrics["Pods"]["pods"]["metric"]["name"] == "serving_app_requests_per_second"
+    assert hpa["spec"]["minReplicas"] >= 2
+
+
+def test_consumers_have_no_more_replicas_than_partitions(rendered: list[dict[str, Any]]) -> None:
+    deployments = objects(rendered, "Deployment")
+    for name, topic in CONSUMERS.items():
+        assert deployments[name]["spec"]["replicas"] <= topic.partitions, (name, topic.name)
+
+
+def test_only_settings_variables_and_they_validate(
+    rendered: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    known = env_names()
+    for name, deployment in objects(rendered, "Deployment").items():
+        if container(deployment)["image"].rsplit("/", 1)[-1].startswith("mlflow"):
+            continue
+        env = environment(rendered, deployment)
+        unknown = [var for var in env if var.startswith("DRIFTLINE_") and var not in known]
+        assert not unknown, f"{name}: no settings class reads {unknown}"
+        if name in HTTP:
+            cls, field = HTTP[name]
+            port = getattr(settings_of(monkeypatch, cls, env), field)
+            spec = container(deployment)
+            assert [p["containerPort"] for p in spec["ports"]] == [port], name
+            annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+            assert annotations["prometheus.io/port"] == str(port), name
+    feature_store = container(objects(rendered, "Deployment")["feature-store-service"])
+    assert feature_store["ports"][0]["containerPort"] == 8080
+
+
+def test_secrets_are_placeholders_and_mlflow_uses_postgres(rendered: list[dict[str, Any]]) -> None:
+    secrets = objects(rendered, "Secret")
+    for name, secret in secrets.items():
+        assert "data" not in secret, f"{name}: keep placeholders readable (stringData)"
+    assert "REPLACE-ME" in secrets["driftline-secrets"]["stringData"]["DRIFTLINE_ADMIN_TOKENS"]
+    uri = secrets["mlflow-postgres"]["stringData"]["MLFLOW_BACKEND_STORE_URI"]
+    assert uri.startswith("postgresql://") and "@mlflow-postgres:5432/" in uri
+    mlflow = container(objects(rendered, "Deployment")["mlflow-tracking-server"])
+    [backend] = [e for e in mlflow["env"] if e["name"] == "MLFLOW_BACKEND_STORE_URI"]
+    assert backend["valueFrom"]["secretKeyRef"]["name"] == "mlflow-postgres"
+
+
+def test_the_base_needs_no_custom_resources(rendered: list[dict[str, Any]]) -> None:
+    """Applies on a cluster without Argo Rollouts or Flagger (progressive-delivery/ is
+    applied on its own, for the controller the cluster runs)."""
+    builtin = ("v1", "apps/v1", "batch/v1", "policy/v1", "autoscaling/v2")
+    assert {o["apiVersion"] for o in rendered} <= set(builtin)
