@@ -253,3 +253,22 @@ def test_mlflow_uses_postgres_and_an_artifact_volume() -> None:
     assert command[command.index("--artifacts-destination") + 1] == "/mlflow/artifacts"
     assert any(str(v).endswith(":/mlflow/artifacts") for v in mlflow["volumes"])
     assert mlflow["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_the_image_gets_every_package_pip_installs() -> None:
+    """The Dockerfile copies, and .dockerignore lets through, each package pyproject.toml
+    installs (a new top-level package would otherwise be missing from the image only)."""
+    import tomllib
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in include}
+    dockerfile = (REPO / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY\s+(\w+)\s+\./\1\s*$", dockerfile, flags=re.MULTILINE))
+    assert copied == packages, (copied, packages)
+    allowed = {
+        line[1:].strip("/")
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
+    assert packages | {"pyproject.toml", "README.md"} <= allowed, allowed
