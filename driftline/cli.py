@@ -16,6 +16,7 @@ from driftline.canary_cli import canary_app
 from driftline.deploy_cli import deploy
 from driftline.drift_cli import drift_app
 from driftline.health_cli import health
+from driftline.features_cli import features_app
 from driftline.reference_cli import reference_app
 from driftline.replay_cli import replay
 from driftline.report_cli import report
@@ -48,6 +49,7 @@ app.add_typer(slo_app, name="slo")
 app.add_typer(reference_app, name="reference")
 app.add_typer(retrain_app, name="retrain")
 app.add_typer(canary_app, name="canary")
+app.add_typer(features_app, name="features")
 app.command("train")(train)
 app.command("rollback")(rollback)
 app.command("deploy")(deploy)

@@ -11,7 +11,9 @@ Alertmanager), the retrain worker (``python -m driftline retrain run``), the can
 controller (``python -m driftline canary run``) and
 Prometheus (when ``prometheus`` is installed, scraping every service on the ports it
 got), prints where everything listens and what it skipped and why, and on SIGINT/SIGTERM
-stops everything in reverse order. A Kafka or Redis given through
+stops everything in reverse order. The features processor
+(``python -m driftline features run``) starts after the SLO processor.
+A Kafka or Redis given through
 ``DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS`` / ``DRIFTLINE_REDIS_URL`` is used as is.
 """
 
@@ -50,7 +52,7 @@ from schemas.settings import DataSettings, KafkaSettings, RedisSettings
 from schemas.topics import all_topics
 from serving.settings import ServingSettings
 from stream.alerting.settings import AlertingSettings
-from stream.settings import DriftProcessorSettings, SloSettings
+from stream.settings import DriftProcessorSettings, FeatureProcessorSettings, SloSettings
 
 #: What ``driftline retrain run`` prints once it consumes (its health check).
 RETRAIN_READY = "retrain worker: consuming"
@@ -82,6 +84,7 @@ class LocalStack:
     serving: ServingSettings = field(default_factory=ServingSettings)
     drift: DriftProcessorSettings = field(default_factory=DriftProcessorSettings)
     slo: SloSettings = field(default_factory=SloSettings)
+    features: FeatureProcessorSettings = field(default_factory=FeatureProcessorSettings)
     alerting: AlertingSettings = field(default_factory=AlertingSettings)
     endpoints: list[Endpoint] = field(default_factory=list)
     #: Parts not started, with the reason (e.g. a Debian package not installed).
@@ -101,6 +104,7 @@ class LocalStack:
             self._start_serving()
             self._start_drift_processor()
             self._start_slo_processor()
+            self._start_features_processor()
             self._start_alertmanager()
             self._start_alert_evaluator()
             self._start_retrain_worker()
@@ -214,6 +218,10 @@ class LocalStack:
             self.slo.metrics_port,
             {"DRIFTLINE_SLO_STATE_DIR": str(data_dir / "slo-state")},
         )
+
+    def _start_features_processor(self) -> None:
+        """``driftline features run``: feature views in Redis; healthy when /metrics answers."""
+        self._start_processor("features", "features", self.features.metrics_port, {})
 
     def _start_processor(
         self, name: str, command: str, metrics_port: int, env_extra: dict[str, str],

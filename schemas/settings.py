@@ -128,3 +128,15 @@ class MlflowSettings(BaseSettings):
         default=None,
         description="MLflow tracking (and registry) URI; unset = sqlite under DRIFTLINE_DATA_DIR.",
     )
+
+
+class FeatureViewSettings(BaseSettings):
+    """Where the feature views are declared; read by the features processor and serving."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_FEATURES_", frozen=True, extra="ignore")
+
+    views_path: Path | None = Field(
+        default=None,
+        description="TOML file of feature views (docs/features.md); empty: the packaged "
+        "schemas/feature_views.toml.",
+    )

@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.api import admin, analysis, drift, health, models, predict, references, train
+from serving.api import features as features_api
+from serving.api import pipelines as pipelines_api
 from serving.auth import AdminAuthMiddleware
 from serving.body_limit import BodyLimitMiddleware, body_limits
 from serving.state import ServingConfig, ServingState
@@ -56,6 +58,8 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     app.include_router(references.router)
     app.include_router(admin.router)
     app.include_router(analysis.router)
+    app.include_router(features_api.router)
+    app.include_router(pipelines_api.router)
     # Added before the admin guard, so it runs after it: under /admin a caller without a
     # token gets the 401, not a 413, whatever it sends.
     app.add_middleware(

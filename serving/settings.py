@@ -121,6 +121,20 @@ class ServingSettings(BaseSettings):
     dataset_max_rows: int = Field(
         default=100_000, ge=1, description="Most rows a registered dataset may have."
     )
+    features_max_rows: int = Field(
+        default=1000, ge=1, description="Most entity rows one POST /features/online may ask for."
+    )
+    features_max_refs: int = Field(
+        default=200, ge=1, description="Most feature refs one POST /features/online may ask for."
+    )
+    pipeline_workers: int = Field(
+        default=2, ge=1, description="Pipeline jobs (POST /pipelines/trigger) running at once."
+    )
+    pipeline_max_pending: int = Field(
+        default=16,
+        ge=1,
+        description="Pipeline jobs queued or running at once; beyond it a trigger gets 429.",
+    )
     shutdown_flush_s: float = Field(
         default=10.0, ge=0, description="Seconds shutdown waits for pending events."
     )

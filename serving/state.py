@@ -10,11 +10,14 @@ import redis
 
 from schemas.breast_cancer import feature_names
 from schemas.events import Variant
+from schemas.feature_views import load_views
 from schemas.model_registry import ModelStore
 from schemas.rollout_state import RolloutState, RolloutStore
-from schemas.settings import DataSettings, KafkaSettings, RedisSettings
+from schemas.settings import DataSettings, FeatureViewSettings, KafkaSettings, RedisSettings
 from serving.datasets import DatasetStore
+from serving.features import OnlineFeatures
 from serving.metrics import ServingMetrics
+from serving.pipelines import PipelineRunner
 from serving.predictor import LoadedModel
 from serving.publishing import DiskSpool, EventPublisher
 from serving.references import ReferenceRegistry
@@ -37,6 +40,8 @@ class ServingConfig:
     #: Where rollout state lives; None turns canary routing off (all traffic baseline).
     redis: RedisSettings | None = field(default_factory=RedisSettings)
     canary: CanarySettings = field(default_factory=CanarySettings)
+    #: Which feature views /features/online serves (materialised in ``redis``).
+    features: FeatureViewSettings = field(default_factory=FeatureViewSettings)
 
     def model_store(self) -> ModelStore:
         return self.store or ModelStore.from_settings(self.data)
@@ -54,6 +59,13 @@ class ServingState:
         self.publisher: EventPublisher | None = None
         self.datasets = DatasetStore.in_data_dir(config.data.data_dir)
         self.references = ReferenceRegistry(self.datasets)
+        self.online_features = OnlineFeatures(
+            load_views(config.features.views_path),
+            config.redis.url.get_secret_value() if config.redis is not None else None,
+        )
+        self.pipelines = PipelineRunner(
+            self.settings.pipeline_workers, self.settings.pipeline_max_pending
+        )
         self.rollout_store: RolloutStore | None = None
         self.watcher: RolloutWatcher | None = None
         # (state, loaded canary) replaced as one tuple, so a request never pairs a new
@@ -195,6 +207,7 @@ class ServingState:
         if self.watcher is not None:
             self.watcher.stop()
         self.shadow_runner.stop()
+        self.pipelines.stop()  # before the publisher closes: a replay still publishes
         if self.publisher is not None:
             spooled = self.publisher.close(self.settings.shutdown_flush_s)
             if spooled:

@@ -316,3 +316,23 @@ class SloSettings(ProcessorLoopSettings):
         description="Local copy of each partition's checkpoint, used when the broker "
         "drops offset-commit metadata (the embedded broker does); empty: none.",
     )
+
+
+class FeatureProcessorSettings(ProcessorLoopSettings):
+    """The features processor (``driftline features run``), prefix ``DRIFTLINE_FEATURES_``.
+
+    Which views it keeps is ``DRIFTLINE_FEATURES_VIEWS_PATH`` (:mod:`schemas.settings`);
+    ``docs/features.md`` explains each value.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_FEATURES_", frozen=True, extra="ignore")
+
+    group_id: str = Field(
+        default="driftline-features", min_length=1, description="Kafka consumer group."
+    )
+    metrics_port: int = Field(
+        default=9106, ge=0, le=65535, description="Prometheus /metrics port (0: not served)."
+    )
+    retry_s: float = Field(
+        default=1.0, gt=0, description="Pause after a failed Redis write before retrying."
+    )

@@ -8,12 +8,14 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from schemas.events import Variant
 from serving.api.deps import StateDep
 from serving.exceptions import ClientInputError
+from serving.features import join_online
 from serving.predictor import LoadedModel, Prediction
 from serving.publishing import inference_event
 from serving.requests import Partial, decode_json, parse_predict, partial_of
@@ -131,6 +133,9 @@ async def predict(request: Request, state: StateDep) -> JSONResponse:
         if model is None:
             return _failure(state, partial, started, 503, "model_not_loaded",
                             "no model is loaded yet; see /ready")  # fmt: skip
+        online = state.online_features.views.online_features_of(model.name)
+        if online:  # the model declares online features: joined in by entity_id
+            body = await run_in_threadpool(join_online, state.online_features, online, body)
         call = parse_predict(
             body,
             default_model=state.settings.model_name,

@@ -150,6 +150,10 @@ class ProcessorLoop:
         """Ask the loop to finish its batch, commit and return (signal-handler safe)."""
         self._stopping.set()
 
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called (for a processor waiting on something)."""
+        return self._stopping.is_set()
+
     def run(self, max_idle_polls: int | None = None) -> LoopStats:
         """Consume until :meth:`stop` (or ``max_idle_polls`` empty polls in a row)."""
         self.consumer.subscribe(

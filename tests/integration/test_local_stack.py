@@ -70,6 +70,7 @@ def test_make_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
         "DRIFTLINE_DRIFT_METRICS_PORT": "0",
         "DRIFTLINE_SLO_METRICS_PORT": "0",
         "DRIFTLINE_ALERTING_METRICS_PORT": "0",
+        "DRIFTLINE_FEATURES_METRICS_PORT": "0",
         "DRIFTLINE_DATA_DIR": str(tmp_path),
         "COLUMNS": "200",
     }
@@ -120,12 +121,16 @@ def test_make_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert metrics.status_code == 200, metrics.text
         assert "driftline_slo_" in metrics.text
         slo_port = int(slo.group(2))
+        # The features processor keeps the feature views in Redis; its metrics answer.
+        features = re.search(r"features\W+(http://[\d.]+:(\d+)/metrics)", text)
+        assert features, text
+        assert "driftline_feature_" in httpx.get(features.group(1), timeout=10).text
         assert (tmp_path / "profiles" / "breast-cancer-classifier" / "1.json").is_file()
         # The alert evaluator runs; Alertmanager and Prometheus when installed, else skipped.
         alerting = re.search(r"alert-evaluator\W+(http://[\d.]+:(\d+)/metrics)", text)
         assert alerting, text
         assert "driftline_alerting_" in httpx.get(alerting.group(1), timeout=10).text
-        metrics_ports = [int(alerting.group(2))]
+        metrics_ports = [int(alerting.group(2)), int(features.group(2))]
         for name, binary, path in [
             ("alertmanager", "prometheus-alertmanager", "/api/v2/status"),
             ("prometheus", "prometheus", "/api/v1/targets"),
