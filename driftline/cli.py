@@ -15,8 +15,8 @@ from driftline.backup_cli import backup, restore
 from driftline.canary_cli import canary_app
 from driftline.deploy_cli import deploy
 from driftline.drift_cli import drift_app
-from driftline.health_cli import health
 from driftline.features_cli import features_app
+from driftline.health_cli import health
 from driftline.reference_cli import reference_app
 from driftline.replay_cli import replay
 from driftline.report_cli import report

@@ -13,8 +13,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas.feature_store import FeatureStore
 from serving.api.deps import StateDep, admin_refusal
@@ -54,12 +55,30 @@ def _error(exc: ClientInputError) -> JSONResponse:
     )
 
 
-@router.post("/pipelines/trigger", responses={400: {}, 401: {}, 403: {}, 404: {}, 429: {}})
-async def trigger(body: PipelineTriggerIn, request: Request, state: StateDep) -> JSONResponse:
-    """Accept a job (admin token); its progress is at ``GET /pipelines/{job_id}``."""
+@router.post(
+    "/pipelines/trigger",
+    responses={400: {}, 401: {}, 403: {}, 404: {}, 422: {}, 429: {}, 503: {}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": PipelineTriggerIn.model_json_schema()}},
+        }
+    },
+)
+async def trigger(request: Request, state: StateDep) -> JSONResponse:
+    """Accept a job (admin token); its progress is at ``GET /pipelines/{job_id}``.
+
+    The body is read after the token check (not as a parameter, which FastAPI would
+    validate first): a caller without a token gets the 401, not a 422 about the body.
+    """
     refusal = admin_refusal(request, state)
     if refusal is not None:
         return refusal
+    try:
+        body = PipelineTriggerIn.model_validate_json(await request.body())
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
     try:
         if body.pipeline_type not in PIPELINE_TYPES:
             raise ClientInputError(

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import redis
 from prometheus_client import REGISTRY
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from driftline.ports import LOOPBACK, free_port
 from schemas.codec import SingleObjectCodec
@@ -79,7 +81,9 @@ def test_a_replay_from_an_older_offset_is_not_counted_twice(redis_client: redis.
 
 
 def test_redis_down_keeps_merges_commits_nothing_and_shows_lag(redis_client: redis.Redis) -> None:
-    dead = redis.Redis(host=LOOPBACK, port=free_port(), socket_connect_timeout=0.2)
+    dead = redis.Redis(  # nothing listens there; no client-side retries to wait through
+        host=LOOPBACK, port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+    )
     store = FeatureStore(redis_client, VIEWS, "h")
     processor = FeatureProcessor(VIEWS, store, retry_s=0.01)
     processor.assign(TOPIC, 0, None)

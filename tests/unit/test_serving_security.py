@@ -39,6 +39,9 @@ PUBLIC = {
     # read-only canary verdicts for Argo Rollouts / Flagger, by decision (serving/api/analysis.py)
     ("GET", "/analysis/{model}/canary"), ("GET", "/analysis/{model}/canary/gate"),
     ("POST", "/analysis/{model}/canary/gate"),
+    # online feature values are read-only, like /predict; a job's progress is read by its
+    # random id (triggering one needs the token) (docs/features.md)
+    ("POST", "/features/online"), ("GET", "/pipelines/{job_id}"),
     ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"), ("HEAD", "/openapi.json"), ("HEAD", "/docs"),
     ("HEAD", "/docs/oauth2-redirect"), ("HEAD", "/redoc"),
