@@ -8,6 +8,9 @@ scrapes each Driftline service by its service name on the port its settings give
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -272,3 +275,16 @@ def test_the_image_gets_every_package_pip_installs() -> None:
         if line.startswith("!")
     }
     assert packages | {"pyproject.toml", "README.md"} <= allowed, allowed
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    """The schema Docker Compose itself validates against (vendored by check-jsonschema):
+    a misspelt key such as ``start_perod`` fails here instead of at ``compose up``."""
+    checker = shutil.which("check-jsonschema", path=str(Path(sys.executable).parent))
+    if checker is None:
+        pytest.skip("check-jsonschema is not installed (pip install -e '.[dev]')")
+    done = subprocess.run(
+        [checker, "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
