@@ -10,6 +10,7 @@ from typing import Annotated
 
 import redis
 import typer
+from prometheus_client import start_http_server
 from rich.console import Console
 
 from driftline.canary_watch import INTERRUPTED, NOTHING, CanaryWatcher
@@ -37,6 +38,8 @@ def run() -> None:
         settings, KafkaSettings(), RolloutStore(client), ModelStore.from_settings()
     )
     loop = CanaryLoop(controller)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         loop.stop()

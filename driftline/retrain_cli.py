@@ -16,6 +16,7 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+from prometheus_client import start_http_server
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -130,6 +131,8 @@ def run() -> None:
     kafka = KafkaSettings()
     handler = make_handler(settings, kafka, RedisSettings(), ModelStore.from_settings())
     worker = RetrainWorker(settings, kafka, handler)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         worker.stop()

@@ -72,6 +72,8 @@ class Endpoint:
     pid: int | None = None
     startup_s: float | None = None
     log: str | None = None
+    #: ``host:port`` of its Prometheus /metrics when that is not its address (consumers).
+    metrics: str | None = None
 
 
 @dataclass
@@ -285,9 +287,9 @@ class LocalStack:
             return
         port = choose_port(self.stack.embedded_prometheus_port)
         targets = {
-            ep.name: urlsplit(ep.address).netloc
+            ep.name: ep.metrics or urlsplit(ep.address).netloc
             for ep in self.endpoints
-            if ep.address.startswith("http://")
+            if ep.metrics or ep.address.startswith("http://")
         }
         targets["prometheus"] = f"{LOOPBACK}:{port}"
         alertmanager = urlsplit(self.alertmanager_url).netloc if self.alertmanager_url else None
@@ -309,21 +311,33 @@ class LocalStack:
         MLflow runs and, past the gate, canaries."""
         from retrain.settings import RetrainSettings
 
-        self._start_consumer("retrain-worker", "retrain", RETRAIN_READY, RetrainSettings().group_id)
+        settings = RetrainSettings()
+        self._start_consumer(
+            "retrain-worker", "retrain", RETRAIN_READY, settings.group_id, settings.metrics_port
+        )
 
     def _start_canary_controller(self) -> None:
         """``driftline canary run``: canaries stepped up, promoted or rolled back on
         ``slo.windows``."""
         from retrain.settings import CanaryAnalysisSettings
 
-        group = CanaryAnalysisSettings().group_id
-        self._start_consumer("canary-controller", "canary", CANARY_READY, group)
+        settings = CanaryAnalysisSettings()
+        self._start_consumer(
+            "canary-controller", "canary", CANARY_READY, settings.group_id, settings.metrics_port
+        )
 
-    def _start_consumer(self, name: str, command: str, ready: str, group: str) -> None:
-        """A ``driftline <command> run`` process without an HTTP port: healthy once its log
-        (this start's part of it) says it consumes."""
+    def _start_consumer(
+        self, name: str, command: str, ready: str, group: str, metrics_port: int
+    ) -> None:
+        """A ``driftline <command> run`` consumer: healthy once its log (this start's part
+        of it) says it consumes; its /metrics on a free port near ``metrics_port``."""
         data_dir = self.stack.data_dir.resolve()
-        env = {**self.child_env(), "DRIFTLINE_DATA_DIR": str(data_dir)}
+        port = choose_port(metrics_port)
+        env = {
+            **self.child_env(),
+            "DRIFTLINE_DATA_DIR": str(data_dir),
+            f"DRIFTLINE_{command.upper()}_METRICS_PORT": str(port),
+        }
         if self.kafka.topic_prefix:
             env["DRIFTLINE_KAFKA_TOPIC_PREFIX"] = self.kafka.topic_prefix
         log_path = self.stack.log_dir / f"{name}.log"
@@ -338,8 +352,11 @@ class LocalStack:
         # Imports (MLflow, scikit-learn) take a few seconds on a busy machine.
         took = self._launch(proc, max(self.stack.startup_timeout_s, SERVING_STARTUP_S))
         self.endpoints.append(
-            Endpoint(name, f"consumer group {group}", "embedded", proc.pid, took, str(log_path))
-        )
+            Endpoint(
+                name, f"consumer group {group}", "embedded", proc.pid, took, str(log_path),
+                metrics=f"{LOOPBACK}:{port}",
+            )
+        )  # fmt: skip
 
     def _launch(self, proc: ManagedProcess, timeout_s: float | None = None) -> float:
         self._processes.append(proc)

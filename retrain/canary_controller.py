@@ -26,6 +26,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from retrain import metrics as m
 from retrain.canary import CanaryVerdict, SloSummary, analyse, next_share
 from retrain.canary_accuracy import VariantAccuracy, combine, judge_accuracy, variant_accuracy
 from retrain.canary_report import canary_analysis
@@ -141,14 +142,19 @@ class CanaryController:
         self._record(model, step, verdict)
         if verdict.decision == "inconclusive":
             return None
-        return self._act(model, step, verdict)
+        decision = self._act(model, step, verdict)
+        m.CANARY_DECISIONS.labels(model, decision.action).inc()
+        m.CANARY_SHARE.labels(model).set(decision.share if decision.action == "canary_step" else 0)
+        return decision
 
     def _step(self, model: str) -> StepState | None:
         """The step in progress per the rollout state (a new one when it changed)."""
         state = self.rollout.read(model)
         if state is None or not state.active or state.canary_version is None:
             self.steps.pop(model, None)
+            m.CANARY_SHARE.labels(model).set(0.0)
             return None
+        m.CANARY_SHARE.labels(model).set(state.canary_share)
         step = self.steps.get(model)
         if step is None or (step.version, step.share) != (state.canary_version, state.canary_share):
             step = StepState(state.canary_version, state.canary_share, None)

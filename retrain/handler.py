@@ -9,12 +9,14 @@ at any point leaves the request to be retried, and the retry resumes the same ru
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import redis
 from confluent_kafka import KafkaException
 
+from retrain import metrics as m
 from retrain.coordination import Admission, ModelLock
 from retrain.job import RetrainJob, RetrainOutcome
 from retrain.settings import RetrainSettings
@@ -105,8 +107,9 @@ class RetrainHandler:
         as the run's outcome (``failed``) instead of being retried for ever."""
         from mlflow.exceptions import MlflowException
 
+        started = time.perf_counter()
         try:
-            return self.job.run(request, run_id, lock, progress)
+            outcome = self.job.run(request, run_id, lock, progress)
         except (DriftlineError, redis.RedisError, MlflowException, KafkaException, OSError):
             raise
         except Exception as exc:
@@ -115,6 +118,9 @@ class RetrainHandler:
             finish_run(self.store, run_id, "failed", detail)
             self.admission.end_cooldown(str(request["model_name"]), str(request["idempotency_key"]))
             return RetrainOutcome("failed", run_id, detail=detail)
+        elapsed = time.perf_counter() - started
+        m.TRAINING_SECONDS.labels(str(request["model_name"])).observe(elapsed)
+        return outcome
 
     def _suppress(self, request: Mapping[str, Any], key: str) -> RetrainOutcome:
         """Inside the cooldown and not urgent: record it (and close an API-opened run)."""

@@ -92,6 +92,13 @@ class RetrainSettings(BaseSettings):
     poll_timeout_s: float = Field(
         default=1.0, gt=0, description="Longest wait of one poll of retrain.requests."
     )
+    metrics_port: int = Field(
+        default=9107, ge=0, le=65535, description="Prometheus /metrics port of the retrain "
+        "worker (0: not served).",
+    )  # fmt: skip
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address the worker's /metrics server binds."
+    )
     max_attempts: int = Field(
         default=5,
         ge=1,
@@ -150,6 +157,13 @@ class CanaryAnalysisSettings(BaseSettings):
         "accuracy rule has enough evidence (false: no DriftScores, SLO rules alone decide).",
     )  # fmt: skip
     poll_timeout_s: float = Field(default=0.5, gt=0, description="Longest wait of one poll.")
+    metrics_port: int = Field(
+        default=9108, ge=0, le=65535, description="Prometheus /metrics port of the canary "
+        "controller (0: not served).",
+    )  # fmt: skip
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address the controller's /metrics server binds."
+    )
     max_attempts: int = Field(
         default=5,
         ge=1,

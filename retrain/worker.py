@@ -21,6 +21,7 @@ from collections.abc import Callable
 import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from retrain import metrics as m
 from retrain.handler import RetrainHandler
 from retrain.job import RetrainJob, RetrainOutcome
 from retrain.retry_policy import FailureCounter, dead_letter_if_exhausted
@@ -141,6 +142,7 @@ class RetrainWorker:
         self.failures.forget(msg.topic() or "", msg.partition() or 0)
         consumer.commit(message=msg, asynchronous=False)
         self.handled += 1
+        m.RETRAINS.labels(str(decoded.value["model_name"]), m.outcome_label(outcome.status)).inc()
         log.info(
             "request %s for %s: %s %s",
             decoded.value["idempotency_key"], decoded.value["model_name"], outcome.status,

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import redis
 from confluent_kafka import Producer
+from prometheus_client import REGISTRY
 
 from retrain.canary_controller import CanaryController, CanaryDecision, CanaryLoop
 from retrain.settings import CanaryAnalysisSettings
@@ -116,3 +117,7 @@ def test_accuracy_is_evidence_of_a_step_and_a_less_accurate_canary_is_rolled_bac
     assert rolled_back["action"] == "rolled_back"
     assert "canary realised accuracy 0.6000 < baseline 0.9500 - 0.05" in rolled_back["reason"]
     assert rolled_back["evidence"]["canary_accuracy"] == pytest.approx(0.6)
+    for action in ("canary_step", "rolled_back"):
+        labels = {"model": name, "action": action}
+        assert REGISTRY.get_sample_value("driftline_canary_decisions_total", labels) == 1
+    assert REGISTRY.get_sample_value("driftline_canary_share", {"model": name}) == 0

@@ -13,12 +13,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 from confluent_kafka import Producer
 from typer.testing import CliRunner
 
 from driftline.cli import app
+from driftline.ports import free_port
 from retrain.canary_controller import CanaryController, CanaryDecision, CanaryLoop
 from retrain.settings import CanaryAnalysisSettings
 from retrain.training import train_and_register
@@ -29,7 +31,7 @@ from schemas.kafka_config import producer_config
 from schemas.model_registry import ModelStore
 from schemas.rollout_state import RolloutState, RolloutStore
 from schemas.settings import KafkaSettings
-from schemas.topics import DEAD_LETTERS, MODEL_DEPLOYMENTS, SLO_WINDOWS
+from schemas.topics import DEAD_LETTERS, DRIFT_SCORES, MODEL_DEPLOYMENTS, SLO_WINDOWS
 from tests.integration.retrain_helpers import WorkerThread, records_on, wait_for
 from tests.records_factory import samples
 
@@ -69,15 +71,11 @@ def _window(model: str, variant: str, version: str, start: int, error_rate: floa
     return SingleObjectCodec().encode(SLO_WINDOW, record)
 
 
-def _deploy_watch_and_decide(
-    kafka: KafkaSettings,
-    redis_url: str,
-    store: ModelStore,
-    rollout: RolloutStore,
-    error_rates: list[float],
-) -> tuple[str, subprocess.CompletedProcess[str], list[CanaryDecision]]:
-    """``deploy --version latest --canary 10``, then ``canary watch`` in its own process while
-    a canary controller (one window pair per step) judges the windows with ``error_rates``."""
+def _deploy_and_watch(
+    kafka: KafkaSettings, redis_url: str, store: ModelStore, rollout: RolloutStore
+) -> tuple[str, subprocess.Popen[str], str]:
+    """``deploy --version latest --canary 10``, then ``canary watch`` in its own process;
+    returns the model, the watch process and the first line it printed."""
     name = _model_with_two_versions(store)
     env = _env(kafka, redis_url, store)
     deployed = CliRunner().invoke(
@@ -87,15 +85,19 @@ def _deploy_watch_and_decide(
     assert "version 2 is the canary at 10 %" in deployed.output
     assert rollout.read(name) == RolloutState("2", 0.1)
     assert store.alias_version(name, "challenger") == "2"
-
     watch = subprocess.Popen(
         [sys.executable, "-m", "driftline", "canary", "watch", "--model", name, "--timeout", "120"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    assert watch.stdout is not None
+    assert watch.stdout is not None and watch.stderr is not None
     first = watch.stdout.readline()  # printed once the topic's end offsets are taken
-    assert f"{name}: canary version 2 at 10%" in first, first + watch.stderr.read()  # type: ignore[union-attr]
+    assert f"{name}: canary version 2 at 10%" in first, first + watch.stderr.read()
+    return name, watch, first
 
+
+def _produce_windows(kafka: KafkaSettings, name: str, error_rates: list[float]) -> None:
+    """One canary/baseline SloWindow pair per rate, each after the one before (and after
+    every step the controller takes: all counted in order)."""
     t0 = now_ms() + 60_000
     producer = Producer(producer_config(kafka))
     topic = SLO_WINDOWS.prefixed(kafka.topic_prefix).name
@@ -107,23 +109,6 @@ def _deploy_watch_and_decide(
         ):
             producer.produce(topic, value, key=name.encode())
     assert producer.flush(30) == 0
-    settings = CanaryAnalysisSettings(
-        group_id=f"canary-{uuid.uuid4().hex[:6]}", poll_timeout_s=0.2, windows=1
-    )
-    decisions: list[CanaryDecision] = []
-    loop = CanaryLoop(CanaryController(settings, kafka, rollout, store), decisions.append)
-    final = {"promoted", "rolled_back"}
-    with WorkerThread(loop) as running:
-        assert wait_for(
-            lambda: bool({d.action for d in decisions} & final) or running.error is not None
-        )
-    assert running.error is None
-    out, err = watch.communicate(timeout=60)
-    return (
-        name,
-        subprocess.CompletedProcess(watch.args, watch.returncode, first + out, err),
-        decisions,
-    )
 
 
 def test_deploy_then_watch_follows_every_step_to_promotion(
@@ -133,31 +118,46 @@ def test_deploy_then_watch_follows_every_step_to_promotion(
     redis_client: redis.Redis,
     cli_store: ModelStore,
 ) -> None:
-    make_topics(SLO_WINDOWS, MODEL_DEPLOYMENTS, DEAD_LETTERS)
+    """Everything as separate processes: deploy, watch, and `driftline canary run`, whose
+    /metrics on its DRIFTLINE_CANARY_METRICS_PORT then counts the decisions."""
+    make_topics(SLO_WINDOWS, DRIFT_SCORES, MODEL_DEPLOYMENTS, DEAD_LETTERS)
     rollout = RolloutStore(redis_client)
-    name, watched, decisions = _deploy_watch_and_decide(
-        kafka_settings, redis_url, cli_store, rollout, [0.0, 0.0, 0.0]
-    )
-    assert [d.action for d in decisions] == ["canary_step", "canary_step", "promoted"]
-    assert watched.returncode == 0, watched.stdout + watched.stderr
-    lines = watched.stdout.splitlines()
+    name, watch, first = _deploy_and_watch(kafka_settings, redis_url, cli_store, rollout)
+    port = free_port()
+    controller = subprocess.Popen(
+        [sys.executable, "-m", "driftline", "canary", "run"],
+        env=_env(kafka_settings, redis_url, cli_store) | {
+            "DRIFTLINE_CANARY_GROUP_ID": f"canary-{uuid.uuid4().hex[:6]}",
+            "DRIFTLINE_CANARY_WINDOWS": "1", "DRIFTLINE_CANARY_POLL_TIMEOUT_S": "0.2",
+            "DRIFTLINE_CANARY_METRICS_PORT": str(port),
+        },
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _produce_windows(kafka_settings, name, [0.0, 0.0, 0.0])
+        out, err = watch.communicate(timeout=120)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        controller.terminate()
+        controller.communicate(timeout=30)
+    assert watch.returncode == 0, first + out + err
+    lines = (first + out).splitlines()
     assert "canary_step: version 2 at 50%" in lines[1] and "canary_error_rate=0" in lines[1]
     assert "canary_step: version 2 at 100%" in lines[2]
     assert "promoted: version 2 is the champion" in lines[3] and "windows_passed=1" in lines[3]
     events = records_on(kafka_settings, MODEL_DEPLOYMENTS, 4)
     assert [e["action"] for e in events] == [
-        "canary_started",
-        "canary_step",
-        "canary_step",
-        "promoted",
-    ]
+        "canary_started", "canary_step", "canary_step", "promoted",
+    ]  # fmt: skip
     started = events[0]
     assert (started["model_name"], started["canary_version"], started["canary_share"]) == (
-        name,
-        "2",
-        0.1,
-    )
+        name, "2", 0.1,
+    )  # fmt: skip
     assert started["champion_version"] == "1"
+    for action, count in (("canary_step", 2.0), ("promoted", 1.0)):
+        sample = f'driftline_canary_decisions_total{{action="{action}",model="{name}"}} {count}'
+        assert sample in metrics, metrics
+    assert f'driftline_canary_share{{model="{name}"}} 0.0' in metrics
 
 
 def test_watch_exits_non_zero_when_the_canary_is_rolled_back(
@@ -167,17 +167,24 @@ def test_watch_exits_non_zero_when_the_canary_is_rolled_back(
     redis_client: redis.Redis,
     cli_store: ModelStore,
 ) -> None:
-    make_topics(SLO_WINDOWS, MODEL_DEPLOYMENTS, DEAD_LETTERS)
+    make_topics(SLO_WINDOWS, DRIFT_SCORES, MODEL_DEPLOYMENTS, DEAD_LETTERS)
     rollout = RolloutStore(redis_client)
-    name, watched, decisions = _deploy_watch_and_decide(
-        kafka_settings, redis_url, cli_store, rollout, [0.3]
+    name, watch, first = _deploy_and_watch(kafka_settings, redis_url, cli_store, rollout)
+    _produce_windows(kafka_settings, name, [0.3])
+    settings = CanaryAnalysisSettings(
+        group_id=f"canary-{uuid.uuid4().hex[:6]}", poll_timeout_s=0.2, windows=1
     )
+    decisions: list[CanaryDecision] = []
+    loop = CanaryLoop(CanaryController(settings, kafka_settings, rollout, cli_store),
+                      decisions.append)  # fmt: skip
+    with WorkerThread(loop) as running:
+        assert wait_for(lambda: bool(decisions) or running.error is not None)
+    assert running.error is None
+    out, err = watch.communicate(timeout=60)
     assert [d.action for d in decisions] == ["rolled_back"]
-    assert watched.returncode == 1, watched.stdout + watched.stderr
-    assert "rolled_back (champion 1)" in watched.stdout
-    assert (
-        "canary error rate 0.3000" in watched.stdout and "canary_error_rate=0.3" in watched.stdout
-    )
+    assert watch.returncode == 1, first + out + err
+    assert "rolled_back (champion 1)" in out
+    assert "canary error rate 0.3000" in out and "canary_error_rate=0.3" in out
     assert rollout.read(name) == RolloutState(None, 0.0)
 
 

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
+from retrain.settings import CanaryAnalysisSettings, RetrainSettings
 from serving.settings import ServingSettings
 from stream.alerting.settings import AlertingSettings, AlertmanagerSettings
 from stream.settings import DriftProcessorSettings, SloSettings
@@ -36,8 +37,13 @@ METRICS: dict[str, tuple[type[BaseSettings], str, str]] = {
     "slo-processor": (SloSettings, "metrics_port", "metrics_host"),
     "alert-evaluator": (AlertingSettings, "metrics_port", "metrics_host"),
 }
+#: Consumers that serve /metrics but are healthy by consumer-group membership.
+CONSUMER_METRICS: dict[str, tuple[type[BaseSettings], str, str]] = {
+    "retrain-worker": (RetrainSettings, "metrics_port", "metrics_host"),
+    "canary-controller": (CanaryAnalysisSettings, "metrics_port", "metrics_host"),
+}
 #: Every Driftline service the issue and the runbook name.
-DRIFTLINE_SERVICES = {*METRICS, "retrain-worker", "canary-controller"}
+DRIFTLINE_SERVICES = {*METRICS, *CONSUMER_METRICS}
 
 
 def load_compose() -> dict[str, Any]:
@@ -170,7 +176,6 @@ def test_every_driftline_service_is_there_built_from_the_one_image() -> None:
 
 def test_driftline_settings_in_compose_validate(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every Driftline service's environment builds the settings it reads, without error."""
-    from retrain.settings import CanaryAnalysisSettings, RetrainSettings
     from schemas.settings import KafkaSettings, RedisSettings, SchemaRegistrySettings
 
     for name, svc in services().items():
@@ -200,6 +205,10 @@ def test_prometheus_scrapes_each_service_by_name_on_its_settings_port(
         assert getattr(settings, host_field) == "0.0.0.0", (name, host_field)
         healthcheck = " ".join(all_services[name]["healthcheck"]["test"])
         assert f":{port}/" in healthcheck, (name, healthcheck)
+    for name, (cls, port_field, host_field) in CONSUMER_METRICS.items():
+        settings = settings_of(monkeypatch, cls, environment(all_services[name]))
+        assert targets.get(name) == f"{name}:{getattr(settings, port_field)}", name
+        assert getattr(settings, host_field) == "0.0.0.0", (name, host_field)
     for job, target in targets.items():
         host, port = target.rsplit(":", 1)
         assert host in all_services, f"job {job} scrapes {host}, which is no compose service"
