@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,11 @@ HTTP: dict[str, tuple[type[BaseSettings], str]] = {
 DEPLOYMENTS = {*HTTP, *CONSUMERS, "mlflow-tracking-server"}
 
 
-@pytest.fixture(scope="module")
-def rendered() -> list[dict[str, Any]]:
+#: The oldest Kubernetes the base is validated against (HPA v2, policy/v1 PDBs).
+KUBERNETES_VERSION = "1.30.0"
+
+
+def render() -> str:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed (it renders infra/k8s with `kubectl kustomize`)")
@@ -53,7 +57,28 @@ def rendered() -> list[dict[str, Any]]:
         [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(render()) if doc]
+
+
+def test_rendered_objects_follow_the_kubernetes_schemas(tmp_path: Path) -> None:
+    """Strict: an unknown or misspelt field (``failureTreshold``) fails, as the API server
+    would refuse it."""
+    validator = shutil.which("kubernetes-validate", path=str(Path(sys.executable).parent))
+    if validator is None:
+        pytest.skip("kubernetes-validate is not installed (pip install -e '.[dev]')")
+    manifest = tmp_path / "rendered.yaml"
+    manifest.write_text(render())
+    done = subprocess.run(
+        [validator, "--strict", "--quiet", "-k", KUBERNETES_VERSION, str(manifest)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ERROR" not in done.stdout + done.stderr
 
 
 def objects(rendered: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
