@@ -63,9 +63,17 @@ class StepState:
     baseline: dict[int, SloSummary] = field(default_factory=dict)
     canary_accuracy: dict[int, VariantAccuracy] = field(default_factory=dict)
     baseline_accuracy: dict[int, VariantAccuracy] = field(default_factory=dict)
+    #: The previous step's newest baseline window: at a share of 100 % the baseline serves
+    #: nothing, so there is no same-window pair and the canary is judged against this.
+    previous_baseline: SloSummary | None = None
+
+    def newest_baseline(self) -> SloSummary | None:
+        return self.baseline[max(self.baseline)] if self.baseline else self.previous_baseline
 
     def pairs(self) -> list[tuple[int, SloSummary, SloSummary]]:
-        return [(s, c, self.baseline[s]) for s, c in self.canary.items() if s in self.baseline]
+        fallback = self.newest_baseline() if self.share >= 1.0 else None
+        found = [(s, c, self.baseline.get(s, fallback)) for s, c in self.canary.items()]
+        return [(s, c, b) for s, c, b in found if b is not None]
 
     def accuracy_pairs(self) -> list[tuple[int, VariantAccuracy, VariantAccuracy]]:
         """DriftScore windows of the step that both the canary and the baseline have."""
@@ -222,7 +230,9 @@ class CanaryController:
             evidence=verdict.evidence | {"previous_share": step.share},
         )
         publish_deployment_event(self.kafka, event, self.codec)
-        self.steps[model] = StepState(step.version, share, self.clock())
+        self.steps[model] = StepState(
+            step.version, share, self.clock(), previous_baseline=step.newest_baseline()
+        )
         return CanaryDecision(model, "canary_step", step.version, share, verdict)
 
 
