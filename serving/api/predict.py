@@ -147,6 +147,11 @@ async def predict(request: Request, state: StateDep) -> JSONResponse:
         predictions = _predict_routed([row.values for row in call.rows], routed)
     except ClientInputError as exc:
         return _client_error(state, partial, started, exc)
+    except VariantFailure as exc:  # the routed model raised: the error is that variant's
+        log.exception("prediction failed (request %s)", partial.request_id)
+        return _failure(state, partial, started, 500, type(exc.__cause__).__name__,
+                        "internal error; the request id finds it in the logs",
+                        exc.served_as)  # fmt: skip
     except Exception as exc:
         log.exception("prediction failed (request %s)", partial.request_id)
         return _failure(state, partial, started, 500, type(exc).__name__,
@@ -208,17 +213,34 @@ async def predict(request: Request, state: StateDep) -> JSONResponse:
     )
 
 
+class VariantFailure(Exception):
+    """A routed model raised while predicting (the cause): the failure is counted for that
+    variant and version, so a canary that fails shows in the canary's SloWindows (and is
+    rolled back), not in the baseline's."""
+
+    def __init__(self, served_as: tuple[LoadedModel, Variant]) -> None:
+        super().__init__(f"{served_as[1]} version {served_as[0].version} failed to predict")
+        self.served_as = served_as
+
+
 def _predict_routed(
     rows: list[list[float]], routed: list[tuple[LoadedModel, Variant]]
 ) -> list[Prediction]:
-    """Predict each row with its routed model: one vectorised call per model."""
+    """Predict each row with its routed model: one vectorised call per model.
+
+    :raises VariantFailure: a model raised (the first to fail names the request's variant).
+    """
     groups: dict[int, list[int]] = {}
     for i, (served, _) in enumerate(routed):
         groups.setdefault(id(served), []).append(i)
     out: list[Prediction | None] = [None] * len(rows)
     for indices in groups.values():
         served = routed[indices[0]][0]
-        for i, answer in zip(indices, served.predict([rows[i] for i in indices]), strict=True):
+        try:
+            answers = served.predict([rows[i] for i in indices])
+        except Exception as exc:
+            raise VariantFailure(routed[indices[0]]) from exc
+        for i, answer in zip(indices, answers, strict=True):
             out[i] = answer
     return [answer for answer in out if answer is not None]
 
@@ -232,9 +254,12 @@ def _client_error(
 
 
 def _failure(
-    state: ServingState, partial: Partial, started: float, status: int, code: str, message: str
-) -> JSONResponse:
-    return _respond_error(state, partial, started, status, code, message, None, "server_error")
+    state: ServingState, partial: Partial, started: float, status: int, code: str, message: str,
+    served_as: tuple[LoadedModel, Variant] | None = None,
+) -> JSONResponse:  # fmt: skip
+    return _respond_error(
+        state, partial, started, status, code, message, None, "server_error", served_as
+    )
 
 
 def _respond_error(
@@ -246,9 +271,13 @@ def _respond_error(
     message: str,
     location: str | None,
     outcome: str,
+    served_as: tuple[LoadedModel, Variant] | None = None,
 ) -> JSONResponse:
+    """Publish and count the failed request; ``served_as``: the model and variant it was
+    routed to, when it got that far (else the champion, as ``baseline``)."""
     latency_s = time.perf_counter() - started
-    model = state.model
+    model = state.model if served_as is None else served_as[0]
+    variant: Variant = VARIANT if served_as is None else served_as[1]
     served = model is not None and partial.model_name in (None, model.name)
     name = model.name if served and model else (partial.model_name or state.settings.model_name)
     version = model.version if served and model else ""
@@ -257,7 +286,7 @@ def _respond_error(
             request_id=partial.request_id,
             model_name=name,
             model_version=version,
-            variant=VARIANT,
+            variant=variant,
             latency_ms=latency_s * 1000.0,
             outcome="client_error" if outcome == "client_error" else "server_error",
             error_type=code,
@@ -266,8 +295,8 @@ def _respond_error(
     )
     label = name if served else "unknown"
     metrics = state.metrics
-    metrics.request_latency.labels(label, VARIANT, str(status)).observe(latency_s)
-    metrics.requests.labels(label, VARIANT, str(status)).inc()
+    metrics.request_latency.labels(label, variant, str(status)).observe(latency_s)
+    metrics.requests.labels(label, variant, str(status)).inc()
     metrics.errors.labels(label, outcome, code).inc()
     body = {"error": code, "message": message, "location": location,
             "request_id": partial.request_id}  # fmt: skip
