@@ -22,6 +22,7 @@ from driftline.replay_cli import replay
 from driftline.report_cli import report
 from driftline.retrain_cli import retrain_app
 from driftline.settings import StackSettings
+from driftline.shadow_cli import shadow_app
 from driftline.slo_cli import slo_app
 from driftline.stack import LocalStack, StopRequested
 from driftline.status import status
@@ -50,6 +51,7 @@ app.add_typer(reference_app, name="reference")
 app.add_typer(retrain_app, name="retrain")
 app.add_typer(canary_app, name="canary")
 app.add_typer(features_app, name="features")
+app.add_typer(shadow_app, name="shadow")
 app.command("train")(train)
 app.command("rollback")(rollback)
 app.command("deploy")(deploy)

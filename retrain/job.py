@@ -29,7 +29,7 @@ from retrain.lineage import LINEAGE_ARTIFACT, TrainingSetLineage
 from retrain.profiles import PROFILE_ARTIFACT, build_reference_profile, write_profile
 from retrain.settings import RetrainSettings
 from retrain.training import Progress, build_pipeline, evaluate, pip_requirements
-from schemas.canary_start import start_canary
+from schemas.canary_start import CHALLENGER_ALIAS, start_canary
 from schemas.codec import Codec
 from schemas.deployments import deployment_event, publish_deployment_event
 from schemas.model_registry import ModelStore
@@ -48,6 +48,8 @@ from schemas.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 CHAMPION_ALIAS = "champion"
+#: Run tag of a candidate rolled out as the shadow (issue 8: "tagged shadow=true").
+TAG_SHADOW = "shadow"
 #: Fewest recent hold-out rows (with both classes) worth scoring and gating on: with 20,
 #: one row moved accuracy by 5 points, far more than the allowed regression (0.02), so
 #: the champion comparison on recent traffic was a coin toss (an integration run with a
@@ -166,6 +168,9 @@ class RetrainJob:
         )  # fmt: skip
         if lock is not None:
             lock.check()
+        if gate.passed and self.settings.rollout == "shadow":
+            say(f"version {version} passed the gate: shadow (a copy of the traffic)")
+            return self._start_shadow(model_name, run_id, version, training_set)
         if gate.passed:
             say(f"version {version} passed the gate: canary at {self.settings.canary_share:.0%}")
             return self._start_canary(
@@ -271,6 +276,21 @@ class RetrainJob:
             evidence=self._evidence(version, candidate, training_set), codec=self.codec,
         )  # fmt: skip
         detail = f"version {version} is the canary at share {share:g}"
+        finish_run(self.store, run_id, "challenger", detail)
+        return RetrainOutcome("challenger", run_id, version, detail, training_set.fingerprint())
+
+    def _start_shadow(
+        self, model_name: str, run_id: str, version: str, training_set: TrainingSet
+    ) -> RetrainOutcome:
+        """The candidate as the shadow (``DRIFTLINE_RETRAIN_ROLLOUT=shadow``): alias
+        ``challenger``, rollout state ``shadow_version`` (a canary stays), run tag
+        ``shadow=true``. No DeploymentEvent: its action enum has no shadow symbol, and
+        adding one is not forward compatible (docs/schemas.md); the run and Redis record it.
+        """
+        self.store.set_alias(model_name, CHALLENGER_ALIAS, version)
+        self.rollout.write_shadow(model_name, version)
+        self.store.activate().set_tag(run_id, TAG_SHADOW, "true")
+        detail = f"version {version} is the shadow (a copy of the traffic; answers not returned)"
         finish_run(self.store, run_id, "challenger", detail)
         return RetrainOutcome("challenger", run_id, version, detail, training_set.fingerprint())
 

@@ -89,6 +89,12 @@ class RetrainSettings(BaseSettings):
     canary_share: float = Field(
         default=0.10, ge=0, le=1, description="Canary share of a candidate that passes the gate."
     )
+    rollout: Literal["canary", "shadow"] = Field(
+        default="canary",
+        description="What a candidate that passes the gate becomes: the canary (a share of the "
+        "traffic, judged by the canary controller) or the shadow (a copy of the traffic, answers "
+        "never returned; MLflow run tagged shadow=true).",
+    )
     poll_timeout_s: float = Field(
         default=1.0, gt=0, description="Longest wait of one poll of retrain.requests."
     )

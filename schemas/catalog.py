@@ -32,6 +32,7 @@ SLO_WINDOW: Final = "SloWindow"
 ALERT: Final = "Alert"
 RETRAIN_REQUEST: Final = "RetrainRequest"
 DEPLOYMENT_EVENT: Final = "DeploymentEvent"
+SHADOW_COMPARISON: Final = "ShadowComparison"
 
 RECORD_TYPES: Final = (
     INFERENCE_EVENT,
@@ -41,6 +42,7 @@ RECORD_TYPES: Final = (
     ALERT,
     RETRAIN_REQUEST,
     DEPLOYMENT_EVENT,
+    SHADOW_COMPARISON,
 )
 
 #: Which record each topic carries (names without prefix). The dead-letter topic carries
@@ -53,6 +55,7 @@ TOPIC_RECORDS: Final[dict[str, str]] = {
     topics.ALERTS.name: ALERT,
     topics.RETRAIN_REQUESTS.name: RETRAIN_REQUEST,
     topics.MODEL_DEPLOYMENTS.name: DEPLOYMENT_EVENT,
+    topics.SHADOW_COMPARISONS.name: SHADOW_COMPARISON,
 }
 
 _HISTORY_NAME = re.compile(r"^(?P<stem>[a-z_]+)\.v(?P<version>\d+)\.avsc$")

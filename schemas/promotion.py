@@ -83,6 +83,38 @@ def promote_canary(
     return promotion, event
 
 
+def promote_shadow(
+    model_name: str,
+    rollout: RolloutStore,
+    store: ModelStore,
+    kafka: KafkaSettings,
+    reason: str = "manual promotion of the shadow",
+    alias: str = "champion",
+    evidence: dict[str, float] | None = None,
+) -> tuple[Promotion, dict[str, Any]]:
+    """Make the shadow the champion (alias moved, rollout state ``champion_version`` and no
+    shadow, DeploymentEvent ``promoted`` with evidence ``from_shadow`` = 1).
+
+    :raises NothingToPromoteError: no shadow version in the rollout state.
+    :raises ModelNotFoundError: the shadow version is not in the registry.
+    :raises redis.RedisError: the rollout state could not be read or written.
+    :raises DeliveryError: Kafka did not acknowledge the event (alias and Redis changed).
+    """
+    before = rollout.read(model_name) or RolloutState()
+    if before.shadow_version is None:
+        raise NothingToPromoteError(f"{model_name!r} has no shadow version to promote")
+    previous = store.alias_version(model_name, alias)
+    store.set_alias(model_name, alias, before.shadow_version)
+    rollout.write_shadow_promotion(model_name, before.shadow_version)
+    promotion = Promotion(model_name, previous, before.shadow_version, before)
+    event = promotion.event(reason, {"from_shadow": 1.0} | (evidence or {}))
+    event["shadow_version"] = None
+    event["canary_version"] = before.canary_version
+    event["canary_share"] = before.canary_share if before.canary_version else 0.0
+    publish_deployment_event(kafka, event)
+    return promotion, event
+
+
 @dataclass(frozen=True)
 class RollbackPlan:
     """What a rollback changes (or would change)."""

@@ -93,6 +93,11 @@ class RolloutStore:
             "champion_version": champion_version,
         })  # fmt: skip
 
+    def write_shadow_promotion(self, model_name: str, champion_version: str) -> None:
+        """Record a shadow's promotion: the new champion, and no shadow any more (a canary
+        stays: it is judged against whatever the champion is)."""
+        self._write(model_name, {"shadow_version": None, "champion_version": champion_version})
+
     def _write(self, model_name: str, fields: dict[str, str | None]) -> None:
         """HSET the given fields, HDEL those given as None, in one transaction."""
         key = rollout_key(model_name)

@@ -73,6 +73,11 @@ MODEL_DEPLOYMENTS = TopicSpec(
     "model.deployments", 1, -1, "compact", "model name",
     "DeploymentEvents; compacted, so the last record per model is its rollout state.",
 )  # fmt: skip
+SHADOW_COMPARISONS = TopicSpec(
+    "shadow.comparisons", 3, 30 * DAY_MS, "delete", "model name",
+    "One ShadowComparison per model and closed window: shadow vs served answers, joined by "
+    "request id.",
+)  # fmt: skip
 DEAD_LETTERS = TopicSpec(
     "driftline.dead-letters", 1, 30 * DAY_MS, "delete", "source topic",
     "Records that could not be decoded or validated, original bytes plus reason headers.",
@@ -87,6 +92,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     ALERTS,
     RETRAIN_REQUESTS,
     MODEL_DEPLOYMENTS,
+    SHADOW_COMPARISONS,
     DEAD_LETTERS,
 )
 

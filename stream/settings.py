@@ -336,3 +336,39 @@ class FeatureProcessorSettings(ProcessorLoopSettings):
     retry_s: float = Field(
         default=1.0, gt=0, description="Pause after a failed Redis write before retrying."
     )
+
+
+class ShadowSettings(BaseSettings):
+    """The shadow comparison job (``driftline shadow run``): join window, windows, bounds.
+
+    Env prefix ``DRIFTLINE_SHADOW_``. A served answer and the shadow's answer to the same
+    request are paired when both arrive within ``join_window_s`` of event time; a window
+    closes once the model's newest event time passes its end plus the join window.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_SHADOW_", frozen=True, extra="ignore")
+
+    group_id: str = Field(
+        default="driftline-shadow", min_length=1, description="Consumer group on inference.events."
+    )
+    window_s: float = Field(
+        default=60.0, gt=0, description="Tumbling event-time window of the comparison, seconds."
+    )
+    join_window_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long (event time) a served or shadow answer waits for the other.",
+    )
+    max_pending: int = Field(
+        default=100_000,
+        ge=1,
+        description="Most unpaired answers held per side; beyond it the oldest counts unmatched.",
+    )
+    poll_timeout_s: float = Field(default=0.5, gt=0, description="Longest wait of one poll.")
+    commit_interval_s: float = Field(
+        default=5.0, ge=0, description="Commit at least this often (0: after every poll)."
+    )
+    metrics_port: int = Field(
+        default=9109, ge=0, le=65535, description="Prometheus /metrics port (0: not served)."
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Address the /metrics server binds.")

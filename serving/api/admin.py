@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 import redis
 from fastapi import APIRouter, HTTPException
@@ -17,6 +18,7 @@ from schemas.promotion import (
     execute_rollback,
     plan_rollback,
     promote_canary,
+    promote_shadow,
 )
 from schemas.redaction import redact_credentials
 from schemas.rollout_state import RolloutStore
@@ -138,9 +140,12 @@ class ShadowPublic(BaseModel):
 
 
 class PromoteIn(BaseModel):
-    """Why; recorded in the DeploymentEvent."""
+    """Why (recorded in the DeploymentEvent), and which variant becomes the champion."""
 
     reason: str = Field(default="manual promotion", max_length=500)
+    variant: Literal["canary", "shadow"] = Field(
+        default="canary", description="Promote the canary (default) or the shadow."
+    )
 
 
 class PromotePublic(BaseModel):
@@ -216,17 +221,20 @@ async def clear_shadow(state: StateDep) -> ShadowPublic:
 
 @router.post("/promote", responses={404: {}, 409: {}, 502: {}, 503: {}})
 async def promote(state: StateDep, promote_in: PromoteIn | None = None) -> PromotePublic:
-    """Make the canary the champion: alias moved, canary cleared, DeploymentEvent published.
+    """Make the canary (or, with ``"variant": "shadow"``, the shadow) the champion: alias
+    moved, that variant cleared, DeploymentEvent published.
 
     This replica reloads at once; every other replica within a second (rollout state).
     """
     store, watcher = _rollout(state)
-    reason = (promote_in or PromoteIn()).reason
+    promote_in = promote_in or PromoteIn()
+    reason = promote_in.reason
     name = state.settings.model_name
+    promote = promote_shadow if promote_in.variant == "shadow" else promote_canary
     async with _rollout_change(watcher, done="promoted"):
         try:
             promotion, event = await run_in_threadpool(
-                promote_canary, name, store, state.store, state.config.kafka, reason,
+                promote, name, store, state.store, state.config.kafka, reason,
                 state.settings.model_alias,
             )  # fmt: skip
         except NothingToPromoteError as exc:
