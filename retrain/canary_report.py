@@ -14,7 +14,10 @@ from retrain.settings import CanaryAnalysisSettings
 from schemas.canary_analysis import CanaryAnalysis, JudgedWindow, VariantWindow, WindowJudgement
 
 #: The settings that decide a verdict, shown with it (names as in CanaryAnalysisSettings).
-THRESHOLDS = ("min_requests", "max_error_rate_increase", "max_latency_ratio", "latency_floor_ms")
+THRESHOLDS = (
+    "min_requests", "max_error_rate_increase", "max_latency_ratio", "latency_floor_ms",
+    "accuracy_max_decrease", "accuracy_min_labelled", "accuracy_min_predictions",
+)  # fmt: skip
 
 
 def _variant(summary: SloSummary) -> VariantWindow:
@@ -66,4 +69,5 @@ def canary_analysis(
         thresholds={name: float(getattr(settings, name)) for name in THRESHOLDS},
         action=action,
         analysed_at_ms=analysed_at_ms,
+        evidence=dict(verdict.evidence),
     )

@@ -61,6 +61,11 @@ class CanaryAnalysis(BaseModel):
     windows_passed: int = 0
     windows: list[JudgedWindow] = Field(default_factory=list, description="Oldest first.")
     thresholds: dict[str, float] = Field(default_factory=dict)
+    evidence: dict[str, float] = Field(
+        default_factory=dict,
+        description="The verdict's own numbers (the DeploymentEvent's evidence), e.g. the "
+        "deciding window's rates and each variant's pooled accuracy.",
+    )
     action: str | None = Field(
         default=None,
         description="What the controller did on this verdict: canary_step, promoted, "

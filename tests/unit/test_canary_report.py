@@ -38,6 +38,8 @@ def test_the_record_holds_the_verdict_windows_thresholds_and_step() -> None:
     assert record.windows_passed == 1
     assert record.thresholds == {
         "min_requests": 20.0, "max_error_rate_increase": 0.01,
-        "max_latency_ratio": 1.5, "latency_floor_ms": 5.0,
+        "max_latency_ratio": 1.5, "latency_floor_ms": 5.0, "accuracy_max_decrease": 0.05,
+        "accuracy_min_labelled": 100.0, "accuracy_min_predictions": 100.0,
     }  # fmt: skip
+    assert record.evidence == verdict.evidence and record.evidence["canary_p99_ms"] == 31.0
     assert CanaryAnalysis.model_validate_json(record.model_dump_json()) == record
