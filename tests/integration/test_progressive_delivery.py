@@ -218,6 +218,29 @@ def test_the_argo_analysis_template_reads_the_verdict_the_endpoint_returns(stage
     assert measure() == failure
 
 
+def test_the_manifests_name_the_serving_objects_of_the_kustomize_base() -> None:
+    base = MANIFESTS.parent
+    namespace = yaml.safe_load((base / "kustomization.yaml").read_text())["namespace"]
+    objects = {
+        (d["kind"], d["metadata"]["name"]): d
+        for d in yaml.safe_load_all((base / "ml-model-api.yaml").read_text())
+        if d
+    }
+    canary = _load("flagger-canary.yaml")
+    spec = canary["spec"]
+    assert canary["metadata"]["namespace"] == namespace
+    assert ("Deployment", spec["targetRef"]["name"]) in objects
+    assert ("HorizontalPodAutoscaler", spec["autoscalerRef"]["name"]) in objects
+    (service,) = [o for (kind, _), o in objects.items() if kind == "Service"]
+    port = service["spec"]["ports"][0]["port"]
+    host = f"{service['metadata']['name']}.{namespace}.svc.cluster.local:{port}"
+    assert spec["service"]["port"] == port
+    urls = [h["url"] for h in spec["analysis"]["webhooks"]]
+    template = _load("argo-analysis-template.yaml")
+    urls += [a["value"] for a in template["spec"]["args"] if a["name"] == "serving-url"]
+    assert {urlsplit(u).netloc for u in urls} == {host}
+
+
 def test_the_flagger_canary_webhooks_gate_on_the_endpoint(stage: Stage) -> None:
     canary = _load("flagger-canary.yaml")
     assert canary["kind"] == "Canary"
@@ -225,7 +248,7 @@ def test_the_flagger_canary_webhooks_gate_on_the_endpoint(stage: Stage) -> None:
     assert set(hooks) == {"rollout", "confirm-promotion"}
     for path in hooks.values():
         assert urlsplit(path).path == f"/analysis/{stage.name}/canary/gate"
-    payload = {"name": "driftline-serving", "namespace": "driftline", "phase": "Progressing"}
+    payload = {"name": "ml-model-api", "namespace": "ml-platform", "phase": "Progressing"}
 
     def statuses() -> dict[str, int]:
         return {kind: stage.client.post(p, json=payload).status_code for kind, p in hooks.items()}
