@@ -22,7 +22,7 @@ from pydantic_settings import BaseSettings
 from retrain.settings import CanaryAnalysisSettings, RetrainSettings
 from serving.settings import ServingSettings
 from stream.alerting.settings import AlertingSettings, AlertmanagerSettings
-from stream.settings import DriftProcessorSettings, SloSettings
+from stream.settings import DriftProcessorSettings, FeatureProcessorSettings, SloSettings
 from tests.settings_env import env_names
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,6 +36,7 @@ METRICS: dict[str, tuple[type[BaseSettings], str, str]] = {
     "drift-processor": (DriftProcessorSettings, "metrics_port", "metrics_host"),
     "slo-processor": (SloSettings, "metrics_port", "metrics_host"),
     "alert-evaluator": (AlertingSettings, "metrics_port", "metrics_host"),
+    "features": (FeatureProcessorSettings, "metrics_port", "metrics_host"),
 }
 #: Consumers that serve /metrics but are healthy by consumer-group membership.
 CONSUMER_METRICS: dict[str, tuple[type[BaseSettings], str, str]] = {
@@ -185,7 +186,7 @@ def test_driftline_settings_in_compose_validate(monkeypatch: pytest.MonkeyPatch)
         for cls in (
             KafkaSettings, RedisSettings, SchemaRegistrySettings, ServingSettings,
             DriftProcessorSettings, SloSettings, AlertingSettings, AlertmanagerSettings,
-            RetrainSettings, CanaryAnalysisSettings,
+            RetrainSettings, CanaryAnalysisSettings, FeatureProcessorSettings,
         ):  # fmt: skip
             settings_of(monkeypatch, cls, env)  # raises ValidationError naming the field
         kafka = settings_of(monkeypatch, KafkaSettings, env)
@@ -297,3 +298,11 @@ def test_compose_file_follows_the_compose_specification() -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_compose_prometheus_has_the_jobs_of_the_local_one() -> None:
+    """prometheus.compose.yml is prometheus.yml with service names for loopback: the same
+    jobs, so a service added to one and forgotten in the other fails here."""
+    local = yaml.safe_load((REPO / "infra/prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"] for job in local["scrape_configs"]}
+    assert set(scrape_targets()) == jobs

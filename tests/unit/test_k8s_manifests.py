@@ -17,10 +17,11 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
+from retrain.settings import CanaryAnalysisSettings, RetrainSettings
 from schemas.topics import DRIFT_SCORES, INFERENCE_EVENTS, RETRAIN_REQUESTS, SLO_WINDOWS
 from serving.settings import ServingSettings
 from stream.alerting.settings import AlertingSettings
-from stream.settings import DriftProcessorSettings, SloSettings
+from stream.settings import DriftProcessorSettings, FeatureProcessorSettings, SloSettings
 from tests.settings_env import env_names
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,6 +31,7 @@ NAMESPACE = "ml-platform"
 CONSUMERS = {
     "drift-processor": INFERENCE_EVENTS,
     "slo-processor": INFERENCE_EVENTS,
+    "features-processor": INFERENCE_EVENTS,
     "alert-evaluator": DRIFT_SCORES,
     "retrain-worker": RETRAIN_REQUESTS,
     "canary-controller": SLO_WINDOWS,
@@ -41,6 +43,12 @@ HTTP: dict[str, tuple[type[BaseSettings], str]] = {
     "drift-processor": (DriftProcessorSettings, "metrics_port"),
     "slo-processor": (SloSettings, "metrics_port"),
     "alert-evaluator": (AlertingSettings, "metrics_port"),
+    "features-processor": (FeatureProcessorSettings, "metrics_port"),
+}
+#: Consumers with a metrics port but readiness by consumer-group membership (exec).
+GROUP_READY: dict[str, tuple[type[BaseSettings], str]] = {
+    "retrain-worker": (RetrainSettings, "metrics_port"),
+    "canary-controller": (CanaryAnalysisSettings, "metrics_port"),
 }
 DEPLOYMENTS = {*HTTP, *CONSUMERS, "mlflow-tracking-server"}
 
@@ -152,6 +160,10 @@ def test_probes_requests_limits_and_pinned_images(rendered: list[dict[str, Any]]
         if name in HTTP:
             assert spec["livenessProbe"]["httpGet"]["path"] == "/health", name
             assert spec["readinessProbe"]["httpGet"]["path"] == "/ready", name
+        if name in GROUP_READY:
+            assert spec["livenessProbe"]["httpGet"]["path"] == "/health", name
+            ready = " ".join(spec["readinessProbe"]["exec"]["command"])
+            assert "describe_consumer_groups" in ready and "_GROUP_ID" in ready, name
         resources = spec["resources"]
         for kind in ("requests", "limits"):
             assert {"cpu", "memory"} <= set(resources.get(kind, {})), (name, kind)
@@ -203,9 +215,12 @@ def test_only_settings_variables_and_they_validate(
         env = environment(rendered, deployment)
         unknown = [var for var in env if var.startswith("DRIFTLINE_") and var not in known]
         assert not unknown, f"{name}: no settings class reads {unknown}"
-        if name in HTTP:
-            cls, field = HTTP[name]
-            port = getattr(settings_of(monkeypatch, cls, env), field)
+        if name in HTTP or name in GROUP_READY:
+            cls, field = HTTP.get(name) or GROUP_READY[name]
+            settings = settings_of(monkeypatch, cls, env)
+            port = getattr(settings, field)
+            # Loopback would refuse the kubelet's probes and Prometheus.
+            assert getattr(settings, field.replace("port", "host")) == "0.0.0.0", name
             spec = container(deployment)
             assert [p["containerPort"] for p in spec["ports"]] == [port], name
             annotations = deployment["spec"]["template"]["metadata"]["annotations"]
