@@ -200,15 +200,17 @@ def verify_backup(src: Path) -> Manifest:
 
 
 def target_state(store: ModelStore, data_dir: Path, client: redis.Redis) -> list[str]:
-    """What the restore target already holds (empty: nothing a restore would replace)."""
+    """What the restore target already holds (empty: nothing a restore would replace).
+
+    An MLflow server's registry is not counted: its database is restored with its own
+    tools first, so it is expected to hold the models; only the aliases are put back.
+    """
     found: list[str] = []
     embedded = _is_embedded(store, data_dir)
     if embedded and (data_dir / "mlflow.db").exists():
         found.append(f"an MLflow store {data_dir / 'mlflow.db'}")
     if embedded and _non_empty(data_dir / "mlruns"):
         found.append(f"MLflow artifacts in {data_dir / 'mlruns'}")
-    if not embedded and store.registered_models():
-        found.append(f"registered models in {redact_url(store.tracking_uri)}")
     datasets = DatasetStore.in_data_dir(data_dir).registered()
     if datasets:
         found.append(f"datasets {', '.join(datasets)} in {data_dir / 'datasets'}")

@@ -253,6 +253,38 @@ def test_restore_refuses_a_corrupt_backup_with_the_file_named(
     assert "is not a valid manifest: files: Field required" in broken.output, broken.output
 
 
+def test_with_an_mlflow_server_the_backup_holds_the_inventory_and_restores_aliases(
+    stack: LocalStack, empty_redis: str, tmp_path: Path
+) -> None:
+    """A tracking URI outside the data dir is a server: no store files, aliases come back."""
+    store = ModelStore.embedded(stack.stack.data_dir)
+    client = store.activate()
+    champion = str(stack.champion_version)
+    client.set_registered_model_alias(MODEL, "ops-kept", champion)
+    env = {**stack.operator_env(), "DRIFTLINE_DATA_DIR": str(tmp_path / "a")}
+    server = {**env, "MLFLOW_TRACKING_URI": store.tracking_uri}
+    dest = tmp_path / "server-backup"
+    made = CliRunner().invoke(cli, ["backup", "--to", str(dest)], env=server)
+    assert made.exit_code == 0, made.output
+    assert "MLflow server store" in made.output
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert manifest["mlflow"]["kind"] == "server"
+    assert not any(name.startswith("mlflow/mlruns") for name in manifest["files"])
+    assert "mlflow/mlflow.db" not in manifest["files"]
+
+    client.delete_registered_model_alias(MODEL, "ops-kept")
+    # Into the embedded store: refused, with what to do.
+    embedded = run({**env, "DRIFTLINE_REDIS_URL": empty_redis}, "restore", str(dest))
+    assert embedded.exit_code == 1
+    assert "holds only the registry inventory of the MLflow server" in embedded.output
+    target = {**server, "DRIFTLINE_DATA_DIR": str(tmp_path / "b"),
+              "DRIFTLINE_REDIS_URL": empty_redis}  # fmt: skip
+    restored = CliRunner().invoke(cli, ["restore", str(dest)], env=target)
+    assert restored.exit_code == 0, restored.output
+    assert store.alias_version(MODEL, "ops-kept") == champion
+    client.delete_registered_model_alias(MODEL, "ops-kept")
+
+
 def test_health_reports_every_component_then_the_stopped_one(stack: LocalStack) -> None:
     env = stack.operator_env()
     healthy = run(env, "health", "--json", "--timeout", "5")
