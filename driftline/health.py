@@ -37,7 +37,7 @@ from schemas.settings import DataSettings, KafkaSettings, MlflowSettings, RedisS
 from schemas.topics import all_topics
 from serving.settings import ServingSettings
 from stream.alerting.settings import AlertingSettings, AlertmanagerSettings
-from stream.settings import DriftProcessorSettings, SloSettings
+from stream.settings import DriftProcessorSettings, FeatureProcessorSettings, SloSettings
 
 State = Literal["up", "down", "not configured", "skipped"]
 
@@ -113,6 +113,7 @@ def deployment_probes() -> list[Probe]:
     kafka = KafkaSettings()
     serving = ServingSettings()
     drift, slo, alerting = DriftProcessorSettings(), SloSettings(), AlertingSettings()
+    features = FeatureProcessorSettings()
     operator = OperatorSettings()
     alertmanager = AlertmanagerSettings().url
     tracking_uri = _tracking_uri()
@@ -128,6 +129,7 @@ def deployment_probes() -> list[Probe]:
         _metrics_probe("drift-processor", drift.metrics_host, drift.metrics_port),
         _metrics_probe("slo-processor", slo.metrics_host, slo.metrics_port),
         _metrics_probe("alert-evaluator", alerting.metrics_host, alerting.metrics_port),
+        _metrics_probe("features", features.metrics_host, features.metrics_port),
         _group_probe("retrain-worker", kafka, RetrainSettings().group_id),
         _group_probe("canary-controller", kafka, CanaryAnalysisSettings().group_id),
         _url_probe("alertmanager", alertmanager, "/-/healthy", "DRIFTLINE_ALERTMANAGER_URL"),
@@ -137,7 +139,8 @@ def deployment_probes() -> list[Probe]:
 
 COMPONENTS = (
     "kafka", "redis", "mlflow", "serving", "drift-processor", "slo-processor",
-    "alert-evaluator", "retrain-worker", "canary-controller", "alertmanager", "prometheus",
+    "alert-evaluator", "features", "retrain-worker", "canary-controller", "alertmanager",
+    "prometheus",
 )  # fmt: skip
 
 

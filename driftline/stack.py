@@ -382,6 +382,7 @@ class LocalStack:
             "drift-processor": "DRIFTLINE_DRIFT_METRICS_PORT",
             "slo-processor": "DRIFTLINE_SLO_METRICS_PORT",
             "alert-evaluator": "DRIFTLINE_ALERTING_METRICS_PORT",
+            "features": "DRIFTLINE_FEATURES_METRICS_PORT",
         }
         for ep in self.endpoints:
             variable = port_variables.get(ep.name)

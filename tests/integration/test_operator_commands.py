@@ -35,7 +35,7 @@ from schemas.rollout_state import RolloutStore
 from schemas.settings import KafkaSettings, RedisSettings
 from serving.settings import ServingSettings
 from stream.alerting.settings import AlertingSettings
-from stream.settings import DriftProcessorSettings, SloSettings
+from stream.settings import DriftProcessorSettings, FeatureProcessorSettings, SloSettings
 
 MODEL = DEFAULT_MODEL_NAME
 REFERENCE_ID = "ops-reference"
@@ -67,6 +67,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
             drift=DriftProcessorSettings(metrics_port=0),
             slo=SloSettings(metrics_port=0),
             alerting=AlertingSettings(metrics_port=0),
+            features=FeatureProcessorSettings(metrics_port=0),
         )
         with local:
             yield local
@@ -291,7 +292,7 @@ def test_health_reports_every_component_then_the_stopped_one(stack: LocalStack) 
     assert healthy.exit_code == 0, healthy.output
     states = {r["component"]: r for r in map(json.loads, healthy.output.splitlines())}
     running = {"kafka", "redis", "mlflow", "serving", "drift-processor", "slo-processor",
-               "alert-evaluator", "retrain-worker", "canary-controller"}  # fmt: skip
+               "alert-evaluator", "features", "retrain-worker", "canary-controller"}  # fmt: skip
     started = {ep.name for ep in stack.endpoints}
     running |= {"alertmanager", "prometheus"} & started
     assert {n for n, r in states.items() if r["state"] == "up"} == running, states
