@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from confluent_kafka import Consumer, Producer
 
-from schemas.catalog import DRIFT_SCORE, SLO_WINDOW
+from schemas.catalog import DEPLOYMENT_EVENT, DRIFT_SCORE, SLO_WINDOW
 from schemas.codec import make_codec
 from schemas.consumer import RecordDecoder
 from schemas.dead_letters import DeadLetterRouter
 from schemas.kafka_config import consumer_config, producer_config
 from schemas.settings import KafkaSettings
-from schemas.topics import ALERTS, DEAD_LETTERS, DRIFT_SCORES, RETRAIN_REQUESTS, SLO_WINDOWS
+from schemas.topics import (
+    ALERTS,
+    DEAD_LETTERS,
+    DRIFT_SCORES,
+    MODEL_DEPLOYMENTS,
+    RETRAIN_REQUESTS,
+    SLO_WINDOWS,
+)
 from stream.alerting.evaluator import Evaluator
 from stream.alerting.loop import AlertLoop
 from stream.alerting.rules import load_rules
@@ -49,10 +56,14 @@ def build_alert_loop(
     producer = Producer(producer_config(kafka))
     drift_topic = DRIFT_SCORES.prefixed(prefix).name
     slo_topic = SLO_WINDOWS.prefixed(prefix).name
+    deployments_topic = MODEL_DEPLOYMENTS.prefixed(prefix).name
     dead_letters = DeadLetterRouter(producer, DEAD_LETTERS.prefixed(prefix).name)
-    decoder = RecordDecoder(
-        codec, dead_letters, expected={drift_topic: DRIFT_SCORE, slo_topic: SLO_WINDOW}
-    )
+    expected = {
+        drift_topic: DRIFT_SCORE,
+        slo_topic: SLO_WINDOW,
+        deployments_topic: DEPLOYMENT_EVENT,
+    }
+    decoder = RecordDecoder(codec, dead_letters, expected=expected)
     return AlertLoop(
         Consumer(consumer_config(kafka, settings.group_id)),
         producer,
@@ -68,4 +79,6 @@ def build_alert_loop(
         batch_size=settings.batch_size,
         poll_timeout_s=settings.poll_timeout_s,
         replay_s=settings.replay_s,
+        deployments_topic=deployments_topic,
+        rejection_ttl_s=settings.rejection_alert_ttl_s,
     )

@@ -1,5 +1,6 @@
-"""The Kafka side of the alert evaluator: DriftScores and SloWindows in; Alert records,
-RetrainRequests and Alertmanager posts out.
+"""The Kafka side of the alert evaluator: DriftScores and SloWindows in (and rejected
+DeploymentEvents, :mod:`stream.alerting.rejections`); Alert records, RetrainRequests and
+Alertmanager posts out.
 
 One iteration::
 
@@ -35,7 +36,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from schemas.catalog import ALERT, DRIFT_SCORE, RETRAIN_REQUEST
+from schemas.catalog import ALERT, DEPLOYMENT_EVENT, DRIFT_SCORE, RETRAIN_REQUEST
 from schemas.codec import Codec
 from schemas.consumer import DecodedRecord, RecordDecoder
 from schemas.dead_letters import DeadLetterRouter
@@ -43,6 +44,7 @@ from schemas.exceptions import DeliveryError
 from stream.alerting import metrics as m
 from stream.alerting.alerts import notice, retrain_request
 from stream.alerting.evaluator import Evaluator, Observation, Transition
+from stream.alerting.rejections import rejection_notice
 from stream.alerting.sender import AlertmanagerSender
 from stream.exceptions import UnprocessableRecordError
 
@@ -57,6 +59,7 @@ class AlertLoopStats:
     replayed: int = 0
     dead_letters: int = 0
     alerts: int = 0
+    rejections: int = 0
     retrain_requests: int = 0
     commits: int = 0
 
@@ -66,6 +69,9 @@ class AlertLoop:
 
     :param sender: posts to Alertmanager; None sends alerts to the alerts topic only.
     :param replay_s: how far before the committed offsets to re-read on assignment.
+    :param deployments_topic: ``model.deployments``, whose ``rejected`` events become
+        ``RetrainCandidateRejected`` alerts ending ``rejection_ttl_s`` after the event;
+        None: not consumed.
     """
 
     def __init__(
@@ -86,6 +92,8 @@ class AlertLoop:
         poll_timeout_s: float = 0.5,
         replay_s: float = 6 * 3600.0,
         clock: Callable[[], float] = time.time,
+        deployments_topic: str | None = None,
+        rejection_ttl_s: float = 6 * 3600.0,
     ) -> None:
         self.consumer = consumer
         self.producer = producer
@@ -102,6 +110,8 @@ class AlertLoop:
         self.poll_timeout_s = poll_timeout_s
         self.replay_s = replay_s
         self.clock = clock
+        self.deployments_topic = deployments_topic
+        self.rejection_ttl_s = rejection_ttl_s
         self.stats = AlertLoopStats()
         self._stopping = threading.Event()
         self._to_restore: set[tuple[str, int]] = set()
@@ -115,8 +125,11 @@ class AlertLoop:
 
     def run(self, max_idle_polls: int | None = None) -> AlertLoopStats:
         """Consume until :meth:`stop` (or ``max_idle_polls`` empty polls in a row)."""
+        topics = [self.drift_topic, self.slo_topic]
+        if self.deployments_topic is not None:
+            topics.append(self.deployments_topic)
         self.consumer.subscribe(
-            [self.drift_topic, self.slo_topic], on_assign=self._on_assign,
+            topics, on_assign=self._on_assign,
             on_revoke=self._on_revoke, on_lost=self._on_revoke,
         )  # fmt: skip
         if self.sender is not None:
@@ -139,6 +152,7 @@ class AlertLoop:
     def step(self) -> int:
         """Consume, evaluate, emit, flush and commit one batch; return records consumed."""
         messages = self.consumer.consume(num_messages=self.batch_size, timeout=self.poll_timeout_s)
+        messages = [m for m in messages if not _missing_topic(m)]
         if self._to_restore:
             restoring = set(self._to_restore)
             self._restore()
@@ -156,6 +170,9 @@ class AlertLoop:
 
     def _handle(self, record: DecodedRecord, message: Message) -> None:
         replay = record.offset < self._resume_at.get((record.topic, record.partition), -1)
+        if record.record_type == DEPLOYMENT_EVENT:
+            self._deployment(record, message, replay)
+            return
         source = "drift" if record.record_type == DRIFT_SCORE else "slo"
         m.RECORDS.labels(source).inc()
         try:
@@ -193,6 +210,32 @@ class AlertLoop:
             self._produce(self.retrain_topic, t.observation.model, value)
             m.RETRAIN_REQUESTS.labels(t.rule.alert).inc()
             self.stats.retrain_requests += 1
+
+    def _deployment(self, record: DecodedRecord, message: Message, replay: bool) -> None:
+        """A ``rejected`` DeploymentEvent: alert (to Alertmanager while it has not ended,
+        even in a replay, which Alertmanager de-duplicates) and, live, its Alert record."""
+        m.RECORDS.labels("deployments").inc()
+        base = self.evaluator.config.runbook_base_url
+        try:
+            n = rejection_notice(record.value, base, round(self.rejection_ttl_s * 1000))
+        except (KeyError, TypeError, ValueError) as exc:
+            self.dead_letters.route(message, UnprocessableRecordError(repr(exc)))
+            self.stats.dead_letters += 1
+            return
+        if n is None:
+            return
+        ended = n.ends_at is not None and n.ends_at <= round(self.clock() * 1000)
+        if self.sender is not None and not ended:
+            self.sender.submit(n)
+        if replay:
+            self.stats.replayed += 1
+            return
+        self.stats.records += 1
+        m.TRANSITIONS.labels(n.labels["alertname"], n.labels["severity"], n.state).inc()
+        log.info("firing %s %s", n.labels["alertname"], n.labels)
+        self._produce(self.alerts_topic, n.fingerprint, self.codec.encode(ALERT, n.to_record()))
+        self.stats.alerts += 1
+        self.stats.rejections += 1
 
     def _produce(self, topic: str, key: str, value: bytes) -> None:
         while True:
@@ -271,3 +314,15 @@ class AlertLoop:
                 "%s[%d]: replay from %s, outputs from %s", tp.topic, tp.partition, start,
                 tp.offset if tp.offset >= 0 else "there",
             )  # fmt: skip
+
+
+def _missing_topic(message: Message) -> bool:
+    """A subscribed topic that does not exist (yet): not fatal, the others still flow."""
+    err = message.error()
+    if err is None or err.code() not in (
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._UNKNOWN_TOPIC,
+    ):
+        return False
+    log.warning("%s; evaluating the topics that exist", err.str())
+    return True

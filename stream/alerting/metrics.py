@@ -7,7 +7,10 @@ from typing import Final
 from prometheus_client import Counter, Gauge
 
 RECORDS: Final = Counter(
-    "driftline_alerting_records", "DriftScores and SloWindows evaluated.", ["source"]
+    "driftline_alerting_records",
+    "Records evaluated, by source: drift (DriftScores), slo (SloWindows), deployments "
+    "(DeploymentEvents, for RetrainCandidateRejected).",
+    ["source"],
 )
 TRANSITIONS: Final = Counter(
     "driftline_alerting_transitions",

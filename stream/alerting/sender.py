@@ -141,6 +141,7 @@ class AlertmanagerSender:
         """
         with self._lock:
             now = self.clock()
+            self._forget_ended(round(now * 1000))
             resend = now >= self._next_resend
             batch = list(self.pending.items())
             again = [n for fp, n in self.active.items() if resend and fp not in self.pending]
@@ -178,6 +179,15 @@ class AlertmanagerSender:
         self.sent += len(body)
         m.NOTIFICATIONS_SENT.inc(len(body))
         return True
+
+    def _forget_ended(self, now_ms: int) -> None:
+        """Stop re-sending firing alerts whose own ``endsAt`` has passed (an event's alert,
+        e.g. RetrainCandidateRejected): Alertmanager resolved them at that time."""
+        ended = [
+            fp for fp, n in self.active.items() if n.ends_at is not None and n.ends_at <= now_ms
+        ]
+        for fp in ended:
+            del self.active[fp]
 
     def start(self) -> AlertmanagerSender:
         """Start the background thread (idempotent)."""

@@ -32,6 +32,12 @@ class AlertingSettings(BaseSettings):
         description="On start, re-read this much of drift.scores and slo.windows before the "
         "committed offsets (outputs suppressed) to rebuild pending and firing alerts.",
     )
+    rejection_alert_ttl_s: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="A RetrainCandidateRejected alert (from a rejected DeploymentEvent) ends "
+        "by itself this long after the rejection.",
+    )
     metrics_port: int = Field(
         default=9105, ge=0, le=65535, description="Prometheus /metrics port (0: not served)."
     )
