@@ -100,9 +100,22 @@ def judge_accuracy(
     settings: CanaryAnalysisSettings,
 ) -> AccuracyJudgement:
     """Pool ``(window_start, canary, baseline)`` pairs and apply the accuracy rule."""
+    return judge_windows([c for _, c, _ in pairs], [b for _, _, b in pairs], settings)
+
+
+def judge_windows(
+    canary_windows: Sequence[VariantAccuracy],
+    baseline_windows: Sequence[VariantAccuracy],
+    settings: CanaryAnalysisSettings,
+) -> AccuracyJudgement:
+    """Pool each side's windows and apply the accuracy rule. The sides are the same
+    windows, except at a 100 % share, where the baseline serves nothing and the canary's
+    windows are compared with the previous step's baseline windows."""
     canary, baseline = Pooled(), Pooled()
-    for _, c, b in pairs:
-        canary, baseline = canary.add(c), baseline.add(b)
+    for c in canary_windows:
+        canary = canary.add(c)
+    for b in baseline_windows:
+        baseline = baseline.add(b)
     kind = settings.accuracy_source
     labels = min(canary.labelled, baseline.labelled) >= settings.accuracy_min_labelled
     if kind == "realised" or (kind == "auto" and labels):
@@ -120,12 +133,12 @@ def judge_accuracy(
         "baseline_accuracy": b_acc,
         "accuracy_estimated": 1.0 if used == "estimated" else 0.0,
         "accuracy_samples": float(n),
-        "accuracy_windows": float(len(pairs)),
+        "accuracy_windows": float(len(canary_windows)),
     }
     if c_acc < b_acc - settings.accuracy_max_decrease:
         reason = (
             f"canary {used} accuracy {c_acc:.4f} < baseline {b_acc:.4f} - "
-            f"{settings.accuracy_max_decrease:g} over {len(pairs)} windows"
+            f"{settings.accuracy_max_decrease:g} over {len(canary_windows)} windows"
         )
         return AccuracyJudgement("fail", reason, evidence)
     return AccuracyJudgement("ok", "", evidence)

@@ -28,7 +28,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from retrain import metrics as m
 from retrain.canary import CanaryVerdict, SloSummary, analyse, next_share
-from retrain.canary_accuracy import VariantAccuracy, combine, judge_accuracy, variant_accuracy
+from retrain.canary_accuracy import VariantAccuracy, combine, judge_windows, variant_accuracy
 from retrain.canary_report import canary_analysis
 from retrain.retry_policy import FailureCounter, dead_letter_if_exhausted
 from retrain.settings import CanaryAnalysisSettings
@@ -66,6 +66,8 @@ class StepState:
     #: The previous step's newest baseline window: at a share of 100 % the baseline serves
     #: nothing, so there is no same-window pair and the canary is judged against this.
     previous_baseline: SloSummary | None = None
+    #: Likewise for accuracy: the baseline windows the previous step's rule pooled.
+    previous_baseline_accuracy: list[VariantAccuracy] = field(default_factory=list)
 
     def newest_baseline(self) -> SloSummary | None:
         return self.baseline[max(self.baseline)] if self.baseline else self.previous_baseline
@@ -79,6 +81,16 @@ class StepState:
         """DriftScore windows of the step that both the canary and the baseline have."""
         both = self.canary_accuracy.keys() & self.baseline_accuracy.keys()
         return [(s, self.canary_accuracy[s], self.baseline_accuracy[s]) for s in sorted(both)]
+
+    def accuracy_windows(self) -> tuple[list[VariantAccuracy], list[VariantAccuracy]]:
+        """(canary, baseline) windows the accuracy rule pools: the paired ones; at a 100 %
+        share without baseline traffic, every canary window against the previous step's
+        baseline windows."""
+        if self.share >= 1.0 and not self.baseline_accuracy:
+            canary = [self.canary_accuracy[s] for s in sorted(self.canary_accuracy)]
+            return canary, list(self.previous_baseline_accuracy)
+        pairs = self.accuracy_pairs()
+        return [c for _, c, _ in pairs], [b for _, _, b in pairs]
 
 
 @dataclass(frozen=True)
@@ -144,7 +156,7 @@ class CanaryController:
                 return None
         verdict = combine(
             analyse(step.pairs(), self.settings),
-            judge_accuracy(step.accuracy_pairs(), self.settings),
+            judge_windows(*step.accuracy_windows(), self.settings),
             self.settings,
         )
         self._record(model, step, verdict)
@@ -231,8 +243,9 @@ class CanaryController:
         )
         publish_deployment_event(self.kafka, event, self.codec)
         self.steps[model] = StepState(
-            step.version, share, self.clock(), previous_baseline=step.newest_baseline()
-        )
+            step.version, share, self.clock(), previous_baseline=step.newest_baseline(),
+            previous_baseline_accuracy=step.accuracy_windows()[1],
+        )  # fmt: skip
         return CanaryDecision(model, "canary_step", step.version, share, verdict)
 
 

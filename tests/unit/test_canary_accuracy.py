@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from retrain.canary import CanaryVerdict
-from retrain.canary_accuracy import VariantAccuracy, combine, judge_accuracy, variant_accuracy
+from retrain.canary_accuracy import (
+    VariantAccuracy,
+    combine,
+    judge_accuracy,
+    judge_windows,
+    variant_accuracy,
+)
 from retrain.settings import CanaryAnalysisSettings
 from tests.records_factory import samples
 
@@ -67,3 +73,17 @@ def test_a_drift_score_gives_each_variant_its_entry() -> None:
     assert canary is not None and canary.predictions == 120
     assert variant_accuracy(record, "shadow") is None
     assert variant_accuracy({"performance": []}, "canary") is None
+
+
+def test_at_a_full_share_the_canary_is_judged_against_the_previous_steps_baseline() -> None:
+    from retrain.canary_controller import StepState
+
+    step = StepState("2", 1.0, None, previous_baseline_accuracy=[BASE])
+    step.canary_accuracy[0] = _canary(0.7, labelled=150)
+    canary, baseline = step.accuracy_windows()
+    assert (canary, baseline) == ([step.canary_accuracy[0]], [BASE])
+    verdict = judge_windows(canary, baseline, SETTINGS)
+    assert verdict.decision == "fail" and "baseline 0.9500" in verdict.reason
+    half = StepState("2", 0.5, None, previous_baseline_accuracy=[BASE])
+    half.canary_accuracy[0] = _canary(0.7, labelled=150)  # no same-window baseline: unjudged
+    assert half.accuracy_windows() == ([], [])
