@@ -83,7 +83,18 @@ setup: ## apt-get install redis-server, prometheus and prometheus-alertmanager (
 	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y --no-install-recommends \
 		redis-server prometheus prometheus-alertmanager
 
-.PHONY: serve compose-up compose-down
+.PHONY: demo test-demo serve compose-up compose-down
+
+# Like `up`: `bash -m` puts the demo in the terminal's foreground group, so Ctrl-C reaches
+# it (it stops the stack and exits 0) and not make.
+demo: $(STAMP) ## The whole loop live: traffic, drift, alert, retrain, MLflow run, canary, promotion
+	@bash -mc '$(BIN)/driftline demo'
+
+# Not part of `make test`: it starts the whole stack twice and runs the loop (about 3-5
+# minutes on a shared 2-core machine; docs/demo.md).
+test-demo: $(STAMP) ## The make-demo tests: the loop completes non-interactively; Ctrl-C stops it cleanly
+	$(PYTEST) -m demo
+
 
 serve: $(STAMP) ## Only the prediction API (trains the baseline first if no champion exists)
 	$(BIN)/driftline train --if-missing

@@ -13,6 +13,7 @@ from driftline import __version__
 from driftline.alerts_cli import alerts_app
 from driftline.backup_cli import backup, restore
 from driftline.canary_cli import canary_app
+from driftline.demo import demo
 from driftline.deploy_cli import deploy
 from driftline.drift_cli import drift_app
 from driftline.features_cli import features_app
@@ -63,6 +64,7 @@ app.command("health")(health)
 app.command("validate-models")(validate_models)
 app.command("backup")(backup)
 app.command("restore")(restore)
+app.command("demo")(demo)
 
 console = Console()
 err_console = Console(stderr=True)

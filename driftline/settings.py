@@ -80,3 +80,25 @@ class OperatorSettings(BaseSettings):
     health_timeout_s: float = Field(
         default=3.0, gt=0, le=60, description="Bound of each `driftline health` probe, seconds."
     )
+
+
+class DemoSettings(BaseSettings):
+    """How ``make demo`` runs. Read from ``DRIFTLINE_DEMO_*`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_DEMO_", frozen=True, extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("data/demo"),
+        description="The demo's own data dir, emptied at each start (a fresh story each run).",
+    )
+    rate: float = Field(default=20.0, gt=0, description="Requests per second to /predict.")
+    drift_after_s: float = Field(
+        default=15.0, ge=0, description="Seconds of clean traffic before the drift starts."
+    )
+    ramp_s: float = Field(
+        default=10.0, gt=0, description="Seconds over which the drift reaches its full size."
+    )
+    window_s: float = Field(default=5.0, gt=0, description="Drift and SLO window, seconds.")
+    timeout_s: float = Field(
+        default=150.0, gt=0, description="Most seconds of traffic before the demo gives up."
+    )

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from driftline.settings import ValidateSettings
+from driftline.settings import OperatorSettings, ValidateSettings
 from driftline.validate import CheckResult, Validator
 from serving.settings import AdminSettings, ServingSettings
 
@@ -38,7 +38,9 @@ def validate(
     validator = Validator(
         target,
         admin_token=admin,
-        prometheus_url=prometheus_url or settings.prometheus_url,
+        prometheus_url=prometheus_url
+        or settings.prometheus_url
+        or OperatorSettings().prometheus_url,
         timeout_s=settings.timeout_s,
     )
     console.print(f"validating {target}", highlight=False)

@@ -25,7 +25,8 @@ from driftline.ports import LOOPBACK, free_port
 from schemas.settings import KafkaSettings
 from tests.docker_engine import docker_engine_available
 
-KINDS = ("unit", "integration", "regression")
+#: ``demo`` runs ``make demo`` end to end (minutes): ``make test-demo``, not ``make test``.
+KINDS = ("unit", "integration", "regression", "demo")
 BROKER_CHOICES = ("embedded", "testcontainers", "external")
 
 
