@@ -61,6 +61,8 @@ def test_validate_reports_one_line_per_check_against_real_serving(
 ) -> None:
     make_topics(INFERENCE_EVENTS, RETRAIN_REQUESTS)
     monkeypatch.setenv("DRIFTLINE_VALIDATE_ADMIN_TOKEN", SERVING_ADMIN_TOKEN)
+    monkeypatch.delenv("DRIFTLINE_VALIDATE_PROMETHEUS_URL", raising=False)
+    monkeypatch.delenv("DRIFTLINE_PROMETHEUS_URL", raising=False)
     with http_server(create_app(serving_config(redis_url=redis_url))) as url:
         result = CliRunner().invoke(
             app, ["validate", "--url", url, "--prometheus-url", prometheus_url]
