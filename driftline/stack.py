@@ -76,6 +76,15 @@ class Endpoint:
     metrics: str | None = None
 
 
+def scrape_targets(endpoints: list[Endpoint]) -> dict[str, str]:
+    """Prometheus job -> ``host:port``: every HTTP endpoint, and every consumer's metrics."""
+    return {
+        ep.name: ep.metrics or urlsplit(ep.address).netloc
+        for ep in endpoints
+        if ep.metrics or ep.address.startswith("http://")
+    }
+
+
 @dataclass
 class LocalStack:
     """Start, report and stop the local stack. Use as a context manager."""
@@ -286,11 +295,7 @@ class LocalStack:
             self.skipped.append(("prometheus", reason or "not installed"))
             return
         port = choose_port(self.stack.embedded_prometheus_port)
-        targets = {
-            ep.name: ep.metrics or urlsplit(ep.address).netloc
-            for ep in self.endpoints
-            if ep.metrics or ep.address.startswith("http://")
-        }
+        targets = scrape_targets(self.endpoints)
         targets["prometheus"] = f"{LOOPBACK}:{port}"
         alertmanager = urlsplit(self.alertmanager_url).netloc if self.alertmanager_url else None
         data_dir = self.stack.data_dir.resolve() / "prometheus"

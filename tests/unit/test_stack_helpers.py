@@ -1,4 +1,4 @@
-"""Pure helpers of the launcher: URL redaction and signal handling."""
+"""Pure helpers of the launcher: URL redaction, signal handling, Prometheus targets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from driftline.stack import StopRequested, _redact_url
+from driftline.stack import Endpoint, StopRequested, _redact_url, scrape_targets
 from schemas.settings import RedisSettings
 
 
@@ -18,6 +18,22 @@ def test_redis_password_is_redacted_for_display() -> None:
     assert shown == "redis://app:***@cache:6380/2"
     plain = _redact_url(RedisSettings(url=SecretStr("redis://cache:6379/0")))
     assert plain == "redis://cache:6379/0"
+
+
+def test_prometheus_scrapes_http_endpoints_and_the_consumers_metrics_ports() -> None:
+    endpoints = [
+        Endpoint("kafka", "127.0.0.1:9092", "embedded"),
+        Endpoint("serving", "http://127.0.0.1:8000", "embedded"),
+        Endpoint(
+            "retrain-worker",
+            "consumer group driftline-retrain",
+            "embedded",
+            metrics="127.0.0.1:19107",
+        ),
+    ]
+    assert scrape_targets(endpoints) == {
+        "serving": "127.0.0.1:8000", "retrain-worker": "127.0.0.1:19107",
+    }  # fmt: skip
 
 
 @pytest.fixture
