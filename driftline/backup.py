@@ -114,6 +114,7 @@ def create_backup(dest: Path, store: ModelStore, data_dir: Path, client: redis.R
 
     :raises BackupError: ``dest`` holds something, or the MLflow store is missing.
     """
+    dest = dest.resolve()
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise BackupError(f"{dest} exists and is not an empty directory: back up to a new one")
     partial = dest.parent / f".{dest.name}.partial"

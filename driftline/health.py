@@ -7,8 +7,8 @@ components themselves read (``DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS``, ``DRIFTLINE_R
 ``MLFLOW_TRACKING_URI``, ``DRIFTLINE_SERVING_PORT``, the processors' metrics ports,
 ``DRIFTLINE_ALERTMANAGER_URL``) plus ``DRIFTLINE_PROMETHEUS_URL``; a component with no
 address (metrics port 0, no Alertmanager URL) is reported as not configured, not down.
-The retrain worker and the canary controller serve no HTTP: they are up when their
-consumer group has live members.
+The retrain worker and the canary controller serve no API: they are up when their
+``/metrics`` answers and their consumer group has live members.
 """
 
 from __future__ import annotations
@@ -114,6 +114,7 @@ def deployment_probes() -> list[Probe]:
     serving = ServingSettings()
     drift, slo, alerting = DriftProcessorSettings(), SloSettings(), AlertingSettings()
     features = FeatureProcessorSettings()
+    retrain, canary = RetrainSettings(), CanaryAnalysisSettings()
     operator = OperatorSettings()
     alertmanager = AlertmanagerSettings().url
     tracking_uri = _tracking_uri()
@@ -130,8 +131,12 @@ def deployment_probes() -> list[Probe]:
         _metrics_probe("slo-processor", slo.metrics_host, slo.metrics_port),
         _metrics_probe("alert-evaluator", alerting.metrics_host, alerting.metrics_port),
         _metrics_probe("features", features.metrics_host, features.metrics_port),
-        _group_probe("retrain-worker", kafka, RetrainSettings().group_id),
-        _group_probe("canary-controller", kafka, CanaryAnalysisSettings().group_id),
+        _consumer_probe(
+            "retrain-worker", kafka, retrain.group_id, retrain.metrics_host, retrain.metrics_port
+        ),
+        _consumer_probe(
+            "canary-controller", kafka, canary.group_id, canary.metrics_host, canary.metrics_port
+        ),
         _url_probe("alertmanager", alertmanager, "/-/healthy", "DRIFTLINE_ALERTMANAGER_URL"),
         _url_probe("prometheus", operator.prometheus_url, "/-/healthy", "DRIFTLINE_PROMETHEUS_URL"),
     ]
@@ -283,7 +288,24 @@ def _url_probe(name: str, base: str | None, path: str, variable: str) -> Probe:
     return Probe(name, redact_url(url), check)
 
 
-def _group_probe(name: str, settings: KafkaSettings, group: str) -> Probe:
+def _consumer_probe(
+    name: str, settings: KafkaSettings, group: str, metrics_host: str, metrics_port: int
+) -> Probe:
+    """A consumer without an API: its /metrics answers (when served) and its consumer group
+    has live members (it may serve metrics while stuck outside its group)."""
+    group_check = _group_check(settings, group)
+    if metrics_port == 0:
+        return Probe(name, f"consumer group {group}", group_check)
+    url = f"{_http_base(metrics_host, metrics_port)}/metrics"
+
+    def check(timeout_s: float) -> str:
+        _ok(url, timeout_s)
+        return f"/metrics ok; {group_check(timeout_s)}"
+
+    return Probe(name, f"{url}, consumer group {group}", check)
+
+
+def _group_check(settings: KafkaSettings, group: str) -> Callable[[float], str]:
     def check(timeout_s: float) -> str:
         admin = _admin(settings)
         future = admin.describe_consumer_groups([group], request_timeout=timeout_s)[group]
@@ -301,4 +323,4 @@ def _group_probe(name: str, settings: KafkaSettings, group: str) -> Probe:
         count = f", {members} member{'s' * (members != 1)}" if members else ""
         return f"group {group} {state.name.lower()}{count}"
 
-    return Probe(name, f"consumer group {group}", check)
+    return check

@@ -386,12 +386,15 @@ class LocalStack:
             "serving": "DRIFTLINE_SERVING_PORT",
             "drift-processor": "DRIFTLINE_DRIFT_METRICS_PORT",
             "slo-processor": "DRIFTLINE_SLO_METRICS_PORT",
-            "alert-evaluator": "DRIFTLINE_ALERTING_METRICS_PORT",
             "features": "DRIFTLINE_FEATURES_METRICS_PORT",
+            "alert-evaluator": "DRIFTLINE_ALERTING_METRICS_PORT",
+            "retrain-worker": "DRIFTLINE_RETRAIN_METRICS_PORT",
+            "canary-controller": "DRIFTLINE_CANARY_METRICS_PORT",
         }
         for ep in self.endpoints:
             variable = port_variables.get(ep.name)
-            port = urlsplit(ep.address).port if ep.address.startswith("http://") else None
+            address = f"http://{ep.metrics}" if ep.metrics else ep.address
+            port = urlsplit(address).port if address.startswith("http://") else None
             if variable is not None and port is not None:
                 env[variable] = str(port)
             if ep.name == "prometheus":

@@ -66,8 +66,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
             serving=ServingSettings(port=0),
             drift=DriftProcessorSettings(metrics_port=0),
             slo=SloSettings(metrics_port=0),
-            alerting=AlertingSettings(metrics_port=0),
             features=FeatureProcessorSettings(metrics_port=0),
+            alerting=AlertingSettings(metrics_port=0),
         )
         with local:
             yield local
@@ -292,13 +292,16 @@ def test_health_reports_every_component_then_the_stopped_one(stack: LocalStack) 
     assert healthy.exit_code == 0, healthy.output
     states = {r["component"]: r for r in map(json.loads, healthy.output.splitlines())}
     running = {"kafka", "redis", "mlflow", "serving", "drift-processor", "slo-processor",
-               "alert-evaluator", "features", "retrain-worker", "canary-controller"}  # fmt: skip
+               "features", "alert-evaluator", "retrain-worker",
+               "canary-controller"}  # fmt: skip
     started = {ep.name for ep in stack.endpoints}
     running |= {"alertmanager", "prometheus"} & started
     assert {n for n, r in states.items() if r["state"] == "up"} == running, states
     for name in {"alertmanager", "prometheus"} - started:
         assert states[name]["state"] == "not configured", states[name]
     assert f"{MODEL}@champion is version" in states["mlflow"]["detail"]
+    for consumer in ("retrain-worker", "canary-controller"):  # metrics and group, both
+        assert "/metrics ok; group driftline-" in states[consumer]["detail"], states[consumer]
 
     slo = next(p for p in stack._processes if p.name == "slo-processor")
     slo.stop()

@@ -107,3 +107,54 @@ def test_served_versions_follow_rollout_state() -> None:
         ("b", "champion", "6"),  # a promotion's version wins; a 0 % canary is not served
         ("c", "champion", "2"),
     ]  # fmt: skip
+
+
+def test_operator_env_names_every_address_the_stack_chose(tmp_path: Path) -> None:
+    """`make up` prints these: the operator commands then find ports that were busy."""
+    from pydantic import SecretStr
+
+    from driftline.settings import StackSettings
+    from driftline.stack import Endpoint, LocalStack
+    from schemas.settings import KafkaSettings, RedisSettings
+
+    stack = LocalStack(
+        stack=StackSettings(data_dir=tmp_path),
+        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:19092"),
+        redis=RedisSettings(url=SecretStr("redis://127.0.0.1:16379/0")),
+    )
+    stack.endpoints = [
+        Endpoint("kafka", "127.0.0.1:19092", "embedded"),
+        Endpoint("serving", "http://127.0.0.1:18000", "embedded"),
+        Endpoint("drift-processor", "http://127.0.0.1:19103/metrics", "embedded"),
+        Endpoint("slo-processor", "http://127.0.0.1:19104/metrics", "embedded"),
+        Endpoint("alert-evaluator", "http://127.0.0.1:19105/metrics", "embedded"),
+        Endpoint("features", "http://127.0.0.1:19106/metrics", "embedded"),
+        Endpoint(
+            "retrain-worker",
+            "consumer group driftline-retrain",
+            "embedded",
+            metrics="127.0.0.1:19107",
+        ),
+        Endpoint(
+            "canary-controller",
+            "consumer group driftline-canary",
+            "embedded",
+            metrics="127.0.0.1:19108",
+        ),
+        Endpoint("prometheus", "http://127.0.0.1:19090", "embedded"),
+    ]
+    stack.alertmanager_url = "http://127.0.0.1:19093"
+    assert stack.operator_env() == {
+        "DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:19092",
+        "DRIFTLINE_REDIS_URL": "redis://127.0.0.1:16379/0",
+        "DRIFTLINE_DATA_DIR": str(tmp_path.resolve()),
+        "DRIFTLINE_SERVING_PORT": "18000",
+        "DRIFTLINE_DRIFT_METRICS_PORT": "19103",
+        "DRIFTLINE_SLO_METRICS_PORT": "19104",
+        "DRIFTLINE_ALERTING_METRICS_PORT": "19105",
+        "DRIFTLINE_FEATURES_METRICS_PORT": "19106",
+        "DRIFTLINE_RETRAIN_METRICS_PORT": "19107",
+        "DRIFTLINE_CANARY_METRICS_PORT": "19108",
+        "DRIFTLINE_PROMETHEUS_URL": "http://127.0.0.1:19090",
+        "DRIFTLINE_ALERTMANAGER_URL": "http://127.0.0.1:19093",
+    }
