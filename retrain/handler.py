@@ -91,11 +91,15 @@ class RetrainHandler:
         if not run_id:
             return None
         try:
-            self.store.activate().get_run(str(run_id))
+            run = self.store.activate().get_run(str(run_id))
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
                 raise
             detail = f"failed: the request names MLflow run {run_id!r}, which does not exist"
+            log.warning("request %s: %s", request["idempotency_key"], detail)
+            return RetrainOutcome("failed", str(run_id), detail=detail)
+        if run.info.lifecycle_stage == "deleted":  # MLflow refuses every write to it
+            detail = f"failed: the request names MLflow run {run_id!r}, which was deleted"
             log.warning("request %s: %s", request["idempotency_key"], detail)
             return RetrainOutcome("failed", str(run_id), detail=detail)
         return None

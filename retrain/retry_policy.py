@@ -37,18 +37,31 @@ _TRANSIENT: Final = (
 )
 
 
+#: MLflow error codes that say the request itself is wrong (a deleted run, a bad value, a
+#: missing or duplicate resource): the same request fails the same way every time. Any
+#: other MLflow error (``INTERNAL_ERROR``, which is also what an unreachable server gives,
+#: ``TEMPORARILY_UNAVAILABLE``, a refused token, ...) means MLflow is away or misconfigured.
+_MLFLOW_PERMANENT: Final = frozenset({
+    "INVALID_PARAMETER_VALUE", "MALFORMED_REQUEST", "BAD_REQUEST", "INVALID_STATE",
+    "INVALID_STATE_TRANSITION", "RESOURCE_DOES_NOT_EXIST", "NOT_FOUND",
+    "RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS", "NOT_IMPLEMENTED",
+})  # fmt: skip
+
+
 def is_transient(exc: BaseException) -> bool:
     """True when ``exc`` says a dependency is away (Redis, MLflow, Kafka, the model's lock).
 
-    MLflow's errors count as transient (the handler documents them as "MLflow is away"),
-    except ``RESOURCE_DOES_NOT_EXIST``, which no retry fixes. mlflow is imported here
-    only, not at module import, as the handler does: it is slow to import.
+    MLflow's errors count as transient (MLflow is away), except those whose code says the
+    request is wrong (:data:`_MLFLOW_PERMANENT`): retried for ever, one such request (e.g.
+    naming a deleted run: ``INVALID_PARAMETER_VALUE``) blocked its partition for good.
+    mlflow is imported here only, not at module import, as the handler does: it is slow
+    to import.
     """
     if isinstance(exc, _TRANSIENT):
         return True
     from mlflow.exceptions import MlflowException
 
-    return isinstance(exc, MlflowException) and exc.error_code != "RESOURCE_DOES_NOT_EXIST"
+    return isinstance(exc, MlflowException) and exc.error_code not in _MLFLOW_PERMANENT
 
 
 class ProcessingFailedError(Exception):

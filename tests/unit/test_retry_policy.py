@@ -10,7 +10,14 @@ import pytest
 import redis
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE
+from mlflow.protos.databricks_pb2 import (
+    INTERNAL_ERROR,
+    INVALID_PARAMETER_VALUE,
+    INVALID_STATE,
+    PERMISSION_DENIED,
+    RESOURCE_DOES_NOT_EXIST,
+    TEMPORARILY_UNAVAILABLE,
+)
 
 from retrain.exceptions import LockBusyError, ReplayError
 from retrain.handler import RetrainHandler
@@ -118,6 +125,9 @@ def test_a_record_failing_for_a_bug_is_dead_lettered_after_max_attempts_then_the
         DeliveryError("not acknowledged"),
         ConnectionRefusedError("mlflow away"),
         MlflowException("API request failed", error_code=TEMPORARILY_UNAVAILABLE),
+        # what an MLflow server that is down gives: connection refused, wrapped
+        MlflowException("API request to http://mlflow failed", error_code=INTERNAL_ERROR),
+        MlflowException("token refused", error_code=PERMISSION_DENIED),  # fix the config
     ],
 )
 def test_a_dependency_being_away_is_retried_without_limit(error: Exception) -> None:
@@ -158,8 +168,20 @@ def test_deterministic_errors_are_not_transient() -> None:
     for error in (
         ValueError("x"), KeyError("model_name"), ReplayError("ranges gone"),
         MlflowException("no such run", error_code=RESOURCE_DOES_NOT_EXIST),
+        MlflowException("run must be active; it is deleted", error_code=INVALID_PARAMETER_VALUE),
+        MlflowException("bad state", error_code=INVALID_STATE),
     ):  # fmt: skip
         assert not is_transient(error), error
+
+
+def test_an_mlflow_error_about_the_request_is_dead_lettered_after_max_attempts() -> None:
+    """INVALID_PARAMETER_VALUE (a request naming a deleted run) was retried for ever."""
+    error = MlflowException("The run must be in the 'active' state", INVALID_PARAMETER_VALUE)
+    worker, consumer, decoder, router, producer = _worker(error, max_attempts=3)
+    poison = _request(5, "poison")
+    for _ in range(3):
+        _one(worker, consumer, decoder, router, poison)
+    assert consumer.seeks == [5, 5] and consumer.commits == [5] and len(producer.sent) == 1
 
 
 def test_a_dead_letter_kafka_refuses_leaves_the_record_to_be_retried() -> None:
