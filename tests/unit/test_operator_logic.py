@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -158,3 +159,31 @@ def test_operator_env_names_every_address_the_stack_chose(tmp_path: Path) -> Non
         "DRIFTLINE_PROMETHEUS_URL": "http://127.0.0.1:19090",
         "DRIFTLINE_ALERTMANAGER_URL": "http://127.0.0.1:19093",
     }
+
+
+def test_health_command_lines_and_exit_codes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import driftline.health_cli as health_cli
+    from driftline.cli import app
+
+    def down(_: float) -> str:
+        raise ProbeFailed("connection refused")
+
+    probes = [Probe("kafka", "k:1", lambda t: "1 broker"), Probe("redis", "r:1", down),
+              Probe("prometheus", "-", None, "DRIFTLINE_PROMETHEUS_URL is not set")]  # fmt: skip
+    monkeypatch.setattr(health_cli, "deployment_probes", lambda: probes)
+    result = CliRunner().invoke(app, ["health", "--timeout", "1"])
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert re.match(r"up +kafka +k:1  1 broker \(\d+ ms\)$", lines[0]), lines
+    assert re.match(r"down +redis +r:1  connection refused \(\d+ ms\)$", lines[1]), lines
+    assert re.match(
+        r"not configured +prometheus  -  DRIFTLINE_PROMETHEUS_URL is not set$", lines[2]
+    )
+    assert lines[3] == "DOWN: redis"
+    skipped = CliRunner().invoke(app, ["health", "--skip", "redis"])
+    assert skipped.exit_code == 0, skipped.output
+    assert "skipped" in skipped.output.splitlines()[1]
+    unknown = CliRunner().invoke(app, ["health", "--skip", "kafak"])
+    assert unknown.exit_code == 2 and "unknown component(s) ['kafak']" in unknown.output
