@@ -191,9 +191,11 @@ class AlertLoop:
         else:
             self.stats.records += 1
         for transition in transitions:
-            self._emit(transition, replay)
+            self._emit(transition, replay, f"{record.topic}[{record.partition}]@{record.offset}")
 
-    def _emit(self, t: Transition, replay: bool) -> None:
+    def _emit(self, t: Transition, replay: bool, position: str) -> None:
+        """Alert record, notice and (when the rule asks) RetrainRequest of one transition;
+        ``position``: topic[partition]@offset of the window record that caused it."""
         n = notice(t, self.evaluator.config)
         if self.sender is not None:
             self.sender.submit(n)
@@ -206,6 +208,8 @@ class AlertLoop:
         self.stats.alerts += 1
         if t.state == "firing" and t.rule.retrain:
             request = retrain_request(t, round(self.clock() * 1000))
+            # lineage: the retrain run records which record of the evidence fired it
+            request["evidence"]["details"]["evidence_record"] = position
             value = self.codec.encode(RETRAIN_REQUEST, request)
             self._produce(self.retrain_topic, t.observation.model, value)
             m.RETRAIN_REQUESTS.labels(t.rule.alert).inc()

@@ -7,15 +7,20 @@ real redis-server, a real Alertmanager and a sqlite MLflow store.
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 import numpy as np
+from confluent_kafka import Consumer, TopicPartition
 
 from schemas.breast_cancer import load_split
+from schemas.codec import SingleObjectCodec
+from schemas.kafka_config import consumer_config
 from schemas.model_registry import ModelStore
 from schemas.sdk import DriftlineProducer
 from schemas.settings import KafkaSettings
@@ -149,3 +154,22 @@ def register_broken_version(store: ModelStore, model_name: str) -> str:
             pip_requirements=pip_requirements(),
         )  # fmt: skip
     return str(info.registered_model_version)
+
+
+def record_at(kafka: KafkaSettings, position: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    """The decoded record at ``topic[partition]@offset`` (a lineage reference)."""
+    found = re.fullmatch(r"(.+)\[(\d+)\]@(\d+)", position)
+    assert found is not None, position
+    topic, partition, offset = found[1], int(found[2]), int(found[3])
+    consumer = Consumer(consumer_config(kafka, f"lineage-{uuid.uuid4().hex[:8]}"))
+    consumer.assign([TopicPartition(topic, partition, offset)])
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                assert msg.offset() == offset
+                return dict(SingleObjectCodec().decode(msg.value() or b"").value)
+    finally:
+        consumer.close()
+    raise AssertionError(f"no record at {position}")

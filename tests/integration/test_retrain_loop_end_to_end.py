@@ -68,6 +68,7 @@ from tests.integration.loop_helpers import (
     MINUTE_MS,
     drifted_rows,
     malignant_heavy_rows,
+    record_at,
     register_broken_version,
     running,
     send_labelled_rows,
@@ -268,6 +269,13 @@ def test_drift_alert_retrain_canary_and_promotion_through_every_component(
     assert float(tags["driftline.drift_score"]) > 0.8
     assert tags["driftline.champion_version"] == "1" and tags["driftline.gate"] == "passed"
     assert tags["driftline.evidence.alertname"] == "HighDriftScore"
+    # ... and which DriftScore record fired the alert: a critical window of this model
+    evidence = record_at(kafka_settings, tags["driftline.evidence.evidence_record"])
+    assert tags["driftline.evidence.evidence_record"].startswith(
+        DRIFT_SCORES.prefixed(kafka_settings.topic_prefix).name
+    )
+    assert evidence["model_name"] == model and evidence["drift_score"] > 0.8
+    assert evidence["window_end"] == request["evidence"]["window_end"]
     inference_topic = INFERENCE_EVENTS.prefixed(kafka_settings.topic_prefix).name
     feedback_topic = INFERENCE_FEEDBACK.prefixed(kafka_settings.topic_prefix).name
     assert inference_topic in params["lineage.inference_ranges"]
