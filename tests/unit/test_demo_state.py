@@ -76,7 +76,7 @@ def test_the_demo_time_scale_is_valid_settings_and_rules(monkeypatch: pytest.Mon
     env = demo_environment(DemoSettings(window_s=5))
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    assert CanaryAnalysisSettings().steps == [0.1, 0.5]
+    assert CanaryAnalysisSettings().windows == 1
     assert DriftProcessorSettings().window_s == SloSettings().window_s == 5.0
     assert AlertingSettings().rules_path == DEMO_RULES
     assert env["DRIFTLINE_DRIFT_WINDOW_S"] == env["DRIFTLINE_SLO_WINDOW_S"] == "5"
