@@ -33,13 +33,13 @@ up: $(STAMP) ## Start the local stack (broker, Redis) until Ctrl-C
 	@bash -mc '$(BIN)/driftline up'
 
 test: $(STAMP) lint typecheck ## Lint, type-check, then run unit, integration and regression tests
-	$(PYTEST) -m "unit or integration or regression"
+	$(PYTEST) -m "(unit or integration or regression) and not reliability"
 
 test-unit: $(STAMP) ## Unit tests only (no servers)
 	$(PYTEST) -m unit
 
 test-integration: $(STAMP) ## Integration tests on real components started by fixtures
-	$(PYTEST) -m integration
+	$(PYTEST) -m "integration and not reliability"
 
 test-regression: $(STAMP) ## Drift report of the fixture data, then regression tests (contracts, model metrics, broker quirks)
 	$(BIN)/driftline report --reference data/sample/drift_reference.csv \
@@ -115,3 +115,9 @@ compose-up: ## Build the image and start the Docker Compose stack (waits until h
 compose-down: ## Stop the Docker Compose stack (volumes kept; add `-v` by hand to drop them)
 	@$(DOCKER_CHECK)
 	docker compose down
+
+.PHONY: test-reliability
+
+# Fault tests that take minutes (processors SIGKILLed during a replay): docs/reliability.md.
+test-reliability: $(STAMP) ## Long fault tests (marker `reliability`), not part of `make test`
+	$(PYTEST) -m reliability
