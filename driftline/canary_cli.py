@@ -15,7 +15,8 @@ from rich.console import Console
 
 from driftline.canary_watch import INTERRUPTED, NOTHING, CanaryWatcher
 from retrain.canary_controller import CanaryController, CanaryLoop
-from retrain.settings import CanaryAnalysisSettings
+from retrain.settings import CanaryAnalysisSettings, ShadowAnalysisSettings
+from retrain.shadow_controller import ShadowController
 from schemas.codec import make_codec
 from schemas.exceptions import DriftlineError
 from schemas.model_registry import ModelStore
@@ -28,7 +29,8 @@ canary_app = typer.Typer(help="Canary analysis and rollout steps.", no_args_is_h
 
 @canary_app.command("run")
 def run() -> None:
-    """Judge canaries on slo.windows; step, promote or roll back until SIGINT/SIGTERM."""
+    """Judge canaries on slo.windows; step, promote or roll back until SIGINT/SIGTERM.
+    Also judge shadows on shadow.comparisons (promote or stop: DRIFTLINE_CANARY_SHADOW_AUTO)."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -37,7 +39,10 @@ def run() -> None:
     controller = CanaryController(
         settings, KafkaSettings(), RolloutStore(client), ModelStore.from_settings()
     )
-    loop = CanaryLoop(controller)
+    shadow = ShadowController(
+        ShadowAnalysisSettings(), controller.kafka, controller.rollout, controller.store
+    )
+    loop = CanaryLoop(controller, shadow=shadow)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
 
@@ -46,7 +51,10 @@ def run() -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    typer.echo(f"canary controller: consuming {loop.topic} (group {settings.group_id})")
+    typer.echo(
+        f"canary controller: consuming {loop.topic}, {loop.drift_topic} and {loop.shadow_topic} "
+        f"(group {settings.group_id}; shadow actions {'on' if shadow.settings.auto else 'off'})"
+    )
     loop.run()
 
 

@@ -12,7 +12,8 @@ controller (``python -m driftline canary run``) and
 Prometheus (when ``prometheus`` is installed, scraping every service on the ports it
 got), prints where everything listens and what it skipped and why, and on SIGINT/SIGTERM
 stops everything in reverse order. The features processor
-(``python -m driftline features run``) starts after the SLO processor.
+(``python -m driftline features run``) starts after the SLO processor, and the shadow
+comparison job (``python -m driftline shadow run``) after it.
 A Kafka or Redis given through
 ``DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS`` / ``DRIFTLINE_REDIS_URL`` is used as is.
 """
@@ -52,7 +53,12 @@ from schemas.settings import DataSettings, KafkaSettings, RedisSettings
 from schemas.topics import all_topics
 from serving.settings import ServingSettings
 from stream.alerting.settings import AlertingSettings
-from stream.settings import DriftProcessorSettings, FeatureProcessorSettings, SloSettings
+from stream.settings import (
+    DriftProcessorSettings,
+    FeatureProcessorSettings,
+    ShadowSettings,
+    SloSettings,
+)
 
 #: What ``driftline retrain run`` prints once it consumes (its health check).
 RETRAIN_READY = "retrain worker: consuming"
@@ -116,6 +122,7 @@ class LocalStack:
             self._start_drift_processor()
             self._start_slo_processor()
             self._start_features_processor()
+            self._start_shadow_comparison()
             self._start_alertmanager()
             self._start_alert_evaluator()
             self._start_retrain_worker()
@@ -233,6 +240,11 @@ class LocalStack:
     def _start_features_processor(self) -> None:
         """``driftline features run``: feature views in Redis; healthy when /metrics answers."""
         self._start_processor("features", "features", self.features.metrics_port, {})
+
+    def _start_shadow_comparison(self) -> None:
+        """``driftline shadow run``: ShadowComparisons for the canary controller's shadow
+        analysis; idle while no shadow is set; healthy when /metrics answers."""
+        self._start_processor("shadow-comparison", "shadow", ShadowSettings().metrics_port, {})
 
     def _start_processor(
         self, name: str, command: str, metrics_port: int, env_extra: dict[str, str],
@@ -387,6 +399,7 @@ class LocalStack:
             "drift-processor": "DRIFTLINE_DRIFT_METRICS_PORT",
             "slo-processor": "DRIFTLINE_SLO_METRICS_PORT",
             "features": "DRIFTLINE_FEATURES_METRICS_PORT",
+            "shadow-comparison": "DRIFTLINE_SHADOW_METRICS_PORT",
             "alert-evaluator": "DRIFTLINE_ALERTING_METRICS_PORT",
             "retrain-worker": "DRIFTLINE_RETRAIN_METRICS_PORT",
             "canary-controller": "DRIFTLINE_CANARY_METRICS_PORT",

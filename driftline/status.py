@@ -26,6 +26,7 @@ from schemas.exceptions import DecodeError
 from schemas.kafka_config import consumer_config
 from schemas.rollout_state import RolloutState, RolloutStore
 from schemas.settings import KafkaSettings, RedisSettings
+from schemas.shadow_analysis import ShadowAnalysis, ShadowAnalysisStore
 from schemas.topics import DRIFT_SCORES
 
 Key = tuple[str, str, str]  # model, version, window kind
@@ -225,5 +226,26 @@ def _print_rollouts(console: Console, models: list[str]) -> None:
     if isinstance(states, str):
         console.print(states)
         return
+    verdicts = _shadow_verdicts(models)
     for name in models:
-        console.print(f"rollout {name}: {_rollout_text(states[name])}", highlight=False)
+        text = _rollout_text(states[name])
+        state, analysis = states[name], verdicts.get(name)
+        shadow = state.shadow_version if state is not None else None
+        if analysis is not None and shadow is not None and analysis.shadow_version == shadow:
+            text += f" (shadow analysis: {analysis.verdict}: {analysis.reason})"
+        console.print(f"rollout {name}: {text}", highlight=False)
+
+
+def _shadow_verdicts(models: list[str]) -> dict[str, ShadowAnalysis]:
+    """The canary controller's latest shadow analysis per model (none when Redis fails)."""
+    client = redis.Redis.from_url(
+        RedisSettings().url.get_secret_value(), socket_timeout=1, socket_connect_timeout=1
+    )
+    try:
+        store = ShadowAnalysisStore(client)
+        found = {model: store.read(model) for model in models}
+        return {model: analysis for model, analysis in found.items() if analysis is not None}
+    except redis.RedisError:
+        return {}
+    finally:
+        client.close()

@@ -32,8 +32,9 @@ from retrain.canary_accuracy import VariantAccuracy, combine, judge_windows, var
 from retrain.canary_report import canary_analysis
 from retrain.retry_policy import FailureCounter, dead_letter_if_exhausted
 from retrain.settings import CanaryAnalysisSettings
+from retrain.shadow_controller import ShadowController, ShadowDecision
 from schemas.canary_analysis import CanaryAnalysisStore
-from schemas.catalog import DRIFT_SCORE, SLO_WINDOW
+from schemas.catalog import DRIFT_SCORE, SHADOW_COMPARISON, SLO_WINDOW
 from schemas.codec import Codec, make_codec
 from schemas.consumer import RecordDecoder
 from schemas.dead_letters import DeadLetterRouter
@@ -45,7 +46,7 @@ from schemas.promotion import execute_rollback, plan_rollback, promote_canary
 from schemas.redaction import redact_credentials
 from schemas.rollout_state import RolloutState, RolloutStore
 from schemas.settings import KafkaSettings
-from schemas.topics import DEAD_LETTERS, DRIFT_SCORES, SLO_WINDOWS
+from schemas.topics import DEAD_LETTERS, DRIFT_SCORES, SHADOW_COMPARISONS, SLO_WINDOWS
 
 log = logging.getLogger(__name__)
 #: A subscribed topic that does not exist (yet) is not fatal: the other still decides.
@@ -259,6 +260,10 @@ class CanaryLoop:
     loop moves on (:mod:`retrain.retry_policy`). An undecodable record goes to the
     dead-letter topic at once. Neither is committed: offsets are committed at decisions
     only, so a restart re-reads the step's windows (and dead-letters such a record again).
+
+    With a ``shadow`` controller it also consumes ``shadow.comparisons`` and hands those
+    records to it; a decision commits only the positions of the topics its own analysis
+    reads, so a shadow promotion never commits a canary step's windows and vice versa.
     """
 
     def __init__(
@@ -266,13 +271,18 @@ class CanaryLoop:
         controller: CanaryController,
         on_decision: Callable[[CanaryDecision], None] | None = None,
         retry_backoff_s: float = 2.0,
+        shadow: ShadowController | None = None,
+        on_shadow_decision: Callable[[ShadowDecision], None] | None = None,
     ) -> None:
         self.controller = controller
         self.on_decision = on_decision
+        self.shadow = shadow
+        self.on_shadow_decision = on_shadow_decision
         self.retry_backoff_s = retry_backoff_s
         kafka = controller.kafka
         self.topic = SLO_WINDOWS.prefixed(kafka.topic_prefix).name
         self.drift_topic = DRIFT_SCORES.prefixed(kafka.topic_prefix).name
+        self.shadow_topic = SHADOW_COMPARISONS.prefixed(kafka.topic_prefix).name
         self._stop = threading.Event()
         self.failures = FailureCounter(controller.settings.max_attempts)
         self.dead_lettered = 0
@@ -287,11 +297,11 @@ class CanaryLoop:
         dead_letters = DeadLetterRouter(
             Producer(producer_config(kafka)), dead_topic, settings.group_id
         )
-        decoder = RecordDecoder(
-            self.controller.codec, dead_letters,
-            {self.topic: SLO_WINDOW, self.drift_topic: DRIFT_SCORE},
-        )  # fmt: skip
-        consumer.subscribe([self.topic, self.drift_topic])
+        schemas = {self.topic: SLO_WINDOW, self.drift_topic: DRIFT_SCORE}
+        if self.shadow is not None:
+            schemas[self.shadow_topic] = SHADOW_COMPARISON
+        decoder = RecordDecoder(self.controller.codec, dead_letters, schemas)
+        consumer.subscribe(list(schemas))
         try:
             while not self._stop.is_set():
                 msg = consumer.poll(settings.poll_timeout_s)
@@ -311,7 +321,12 @@ class CanaryLoop:
                     dead_letters.flush()
                     continue
                 try:
-                    decision = self.controller.observe(decoded.value)
+                    if msg.topic() == self.shadow_topic and self.shadow is not None:
+                        shadow_decision = self.shadow.observe(decoded.value)
+                        decision = None
+                    else:
+                        shadow_decision = None
+                        decision = self.controller.observe(decoded.value)
                 except Exception as exc:
                     if dead_letter_if_exhausted(self.failures, dead_letters, msg, exc):
                         log.error(
@@ -326,10 +341,14 @@ class CanaryLoop:
                     self._retry(consumer, msg, exc)
                     continue
                 self.failures.forget(msg.topic() or "", msg.partition() or 0)
+                if shadow_decision is not None:
+                    _commit_topics(consumer, {self.shadow_topic})
+                    if self.on_shadow_decision is not None:
+                        self.on_shadow_decision(shadow_decision)
                 if decision is not None:
                     # every position consumed: the DriftScores read so far were used in this
                     # decision or belong to windows before the next step (ignored anyway)
-                    consumer.commit(asynchronous=False)
+                    _commit_topics(consumer, {self.topic, self.drift_topic})
                     log.info(
                         "%s: %s (version %s, share %g): %s", decision.model_name,
                         decision.action, decision.version, decision.share, decision.verdict.reason,
@@ -348,3 +367,13 @@ class CanaryLoop:
         position = TopicPartition(msg.topic() or "", msg.partition() or 0, msg.offset() or 0)
         consumer.seek(position)
         self._stop.wait(self.retry_backoff_s)
+
+
+def _commit_topics(consumer: Consumer, topics: set[str]) -> None:
+    """Commit the consumed positions of ``topics`` only (synchronously)."""
+    positions = [
+        tp for tp in consumer.position(consumer.assignment())
+        if tp.topic in topics and tp.offset >= 0
+    ]  # fmt: skip
+    if positions:
+        consumer.commit(offsets=positions, asynchronous=False)

@@ -51,3 +51,20 @@ CANARY_SHARE: Final = Gauge(
 def outcome_label(status: str) -> str:
     """The ``outcome`` label of a RetrainOutcome status (unknown ones as they are)."""
     return OUTCOMES.get(status, status)
+
+
+SHADOW_DECISIONS: Final = Counter(
+    "driftline_shadow_decisions",
+    "Actions of the canary controller's shadow analysis (DRIFTLINE_CANARY_SHADOW_AUTO): "
+    "promoted (the shadow became the champion), stopped (the shadow was cleared).",
+    ["model", "action"],
+)
+SHADOW_VERDICT: Final = Gauge(
+    "driftline_shadow_verdict",
+    "Latest shadow analysis verdict per model: 1 pass, 0 inconclusive, -1 fail (acted on "
+    "only with DRIFTLINE_CANARY_SHADOW_AUTO=true).",
+    ["model"],
+)
+
+#: ``driftline_shadow_verdict`` value of each verdict.
+VERDICT_VALUES: Final = {"pass": 1.0, "inconclusive": 0.0, "fail": -1.0}

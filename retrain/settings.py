@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -177,3 +177,53 @@ class CanaryAnalysisSettings(BaseSettings):
         "with an error that is not a dependency being away goes to the dead-letter topic "
         "(processing_failed); Redis, MLflow and Kafka failures are retried without limit.",
     )
+
+
+class ShadowAnalysisSettings(BaseSettings):
+    """The shadow analysis of the canary controller (``DRIFTLINE_CANARY_SHADOW_*``).
+
+    It judges the ShadowComparisons of ``driftline shadow run``: a shadow passes when
+    ``windows`` windows in a row (each with at least ``min_pairs`` paired requests) agree
+    with the served answers at least ``min_agreement`` of the time and its p99 stays within
+    ``max_latency_ratio`` of the champion's; it fails clearly when ``windows`` such windows
+    in a row agree less than ``agreement_floor``. Acting on a verdict (promote, stop) is
+    opt-in with ``auto`` (docs/decisions.md): agreement is not correctness.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTLINE_CANARY_SHADOW_", frozen=True, extra="ignore"
+    )
+
+    auto: bool = Field(
+        default=False,
+        description="Act on verdicts: promote a passing shadow, stop one failing clearly "
+        "(false: verdicts are only recorded; promote by command).",
+    )
+    min_agreement: float = Field(
+        default=0.95, ge=0, le=1, description="Agreement rate a window needs to pass."
+    )
+    agreement_floor: float = Field(
+        default=0.80, ge=0, le=1, description="A window agreeing less than this fails clearly; "
+        "windows such windows in a row stop the shadow.",
+    )  # fmt: skip
+    windows: int = Field(
+        default=3, ge=1, le=1000, description="Windows in a row a verdict (pass or fail) needs."
+    )
+    min_pairs: int = Field(
+        default=50, ge=1, description="Paired requests a window needs to count as evidence."
+    )
+    max_latency_ratio: float = Field(
+        default=1.5, ge=1, description="Largest shadow p99 as a multiple of the champion's."
+    )
+    latency_floor_ms: float = Field(
+        default=5.0, ge=0, description="A shadow p99 below this always passes the latency rule."
+    )
+
+    @model_validator(mode="after")
+    def _floor_below_threshold(self) -> ShadowAnalysisSettings:
+        if self.agreement_floor > self.min_agreement:
+            raise ValueError(
+                f"agreement_floor {self.agreement_floor} must not exceed min_agreement "
+                f"{self.min_agreement}"
+            )
+        return self

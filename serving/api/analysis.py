@@ -1,4 +1,5 @@
-"""``/analysis/{model}/canary``: the canary controller's verdict for progressive-delivery tools.
+"""``/analysis/{model}/canary``: the canary controller's verdict for progressive-delivery tools
+(and ``/analysis/{model}/shadow``: its verdict on the model's shadow, same rules of answer).
 
 The verdict is the controller's own (it stores every analysis in Redis,
 :mod:`schemas.canary_analysis`); serving only reads it, so Argo Rollouts, Flagger, the
@@ -26,6 +27,7 @@ from fastapi.responses import JSONResponse
 
 from schemas.canary_analysis import CanaryAnalysis, CanaryAnalysisStore
 from schemas.rollout_state import RolloutStore
+from schemas.shadow_analysis import ShadowAnalysis, ShadowAnalysisStore
 from serving.api.deps import StateDep
 from serving.state import ServingState
 
@@ -95,3 +97,47 @@ async def canary_gate(
         return answer
     passes = answer.verdict == "pass" or (allow_inconclusive and answer.verdict == "inconclusive")
     return JSONResponse(answer.model_dump(mode="json"), status_code=200 if passes else 412)
+
+
+def _shadow_current(state: ServingState, model: str) -> ShadowAnalysis | JSONResponse:
+    """The shadow analysis to answer for ``model``, or the error answer (404/503)."""
+    known = [state.settings.model_name]
+    if model not in known:
+        return _error(
+            404, "unknown_model", f"model {model!r} is not served here; known models: {known}",
+            known_models=known,
+        )  # fmt: skip
+    if state.rollout_store is None:
+        return _error(503, "redis_unavailable", "shadow analysis needs Redis (DRIFTLINE_REDIS_URL)")
+    try:
+        rollout = RolloutStore(state.rollout_store.client).read(model)
+        stored = ShadowAnalysisStore(state.rollout_store.client).read(model)
+    except redis.RedisError as exc:
+        return _error(503, "redis_unavailable", f"could not read the shadow analysis: {exc}")
+    live = rollout.shadow_version if rollout is not None else None
+    if stored is not None and (live is None or stored.shadow_version == live):
+        return stored.model_copy(update={"shadow_active": live is not None})
+    if live is None:
+        return _error(
+            404, "no_shadow", f"{model!r} has no shadow set and no shadow analysis recorded"
+        )
+    return ShadowAnalysis(
+        model_name=model,
+        verdict="inconclusive",
+        reason=f"shadow version {live}: no window judged yet (the canary controller judges "
+        "the ShadowComparisons of driftline shadow run)",
+        shadow_version=live,
+    )
+
+
+@router.get(
+    "/{model}/shadow",
+    response_model=ShadowAnalysis,
+    responses={
+        404: {"description": "unknown_model, or no_shadow (none set and none analysed)"},
+        503: {"description": "redis_unavailable: rollout state cannot be read"},
+    },
+)
+async def shadow_analysis(model: str, state: StateDep) -> ShadowAnalysis | JSONResponse:
+    """The latest verdict on ``model``'s shadow and its evidence; 200 for every verdict."""
+    return await run_in_threadpool(_shadow_current, state, model)

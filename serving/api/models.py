@@ -53,6 +53,7 @@ async def list_models(state: StateDep) -> ModelsPublic:
                     baseline_version=model.version,
                     canary_version=canary.version if canary else None,
                     canary_share=rollout.canary_share if canary else 0.0,
+                    shadow_version=state.shadow.version if state.shadow else None,
                 ),
             )
         ]

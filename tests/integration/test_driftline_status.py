@@ -18,6 +18,7 @@ from schemas.codec import SingleObjectCodec
 from schemas.kafka_config import producer_config
 from schemas.rollout_state import RolloutState, RolloutStore
 from schemas.settings import KafkaSettings
+from schemas.shadow_analysis import ShadowAnalysis, ShadowAnalysisStore
 from schemas.topics import DRIFT_SCORES
 from tests.records_factory import samples
 
@@ -114,6 +115,24 @@ def test_status_table_prints_the_numbers_and_the_rollout(
     assert not any("churn" in line for line in lines)
     assert "1 of 6 records did not decode" in result.output
     assert "rollout fraud: champion 3, canary 8 at 10%" in result.output
+
+
+def test_status_shows_the_shadows_analysis_verdict(
+    scores_topic: str, kafka_settings: KafkaSettings, redis_client: redis.Redis
+) -> None:
+    RolloutStore(redis_client).write("fraud", RolloutState(None, 0.0, "9", "3"))
+    ShadowAnalysisStore(redis_client).write(ShadowAnalysis(
+        model_name="fraud", verdict="inconclusive", reason="1 of 3 evidence windows",
+        shadow_version="9",
+    ))  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["status", "--bootstrap", kafka_settings.bootstrap_servers, "--model", "fraud"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "rollout fraud: champion 3, shadow 9 (shadow analysis: inconclusive: 1 of 3 evidence "
+        "windows)" in " ".join(result.output.split())
+    )
 
 
 def test_status_without_a_broker_says_where_it_looked(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -130,7 +130,11 @@ def test_make_up_serves_then_ctrl_c_stops_everything(tmp_path: Path) -> None:
         alerting = re.search(r"alert-evaluator\W+(http://[\d.]+:(\d+)/metrics)", text)
         assert alerting, text
         assert "driftline_alerting_" in httpx.get(alerting.group(1), timeout=10).text
-        metrics_ports = [int(alerting.group(2)), int(features.group(2))]
+        # The shadow comparison job runs (idle without a shadow); its metrics answer.
+        shadow = re.search(r"shadow-comparison\W+(http://[\d.]+:(\d+)/metrics)", text)
+        assert shadow, text
+        assert "driftline_shadow_" in httpx.get(shadow.group(1), timeout=10).text
+        metrics_ports = [int(alerting.group(2)), int(features.group(2)), int(shadow.group(2))]
         for name, binary, path in [
             ("alertmanager", "prometheus-alertmanager", "/api/v2/status"),
             ("prometheus", "prometheus", "/api/v1/targets"),

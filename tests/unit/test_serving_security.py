@@ -38,7 +38,7 @@ PUBLIC = {
     ("GET", "/models/train/{run_id}"),
     # read-only canary verdicts for Argo Rollouts / Flagger, by decision (serving/api/analysis.py)
     ("GET", "/analysis/{model}/canary"), ("GET", "/analysis/{model}/canary/gate"),
-    ("POST", "/analysis/{model}/canary/gate"),
+    ("POST", "/analysis/{model}/canary/gate"), ("GET", "/analysis/{model}/shadow"),
     # online feature values are read-only, like /predict; a job's progress is read by its
     # random id (triggering one needs the token) (docs/features.md)
     ("POST", "/features/online"), ("GET", "/pipelines/{job_id}"),
