@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -164,11 +165,11 @@ class FeatureView(BaseModel):
             raise ValueError(f"view {self.name!r}: features named twice: {twice}")
         return self
 
-    @property
+    @cached_property
     def window_ms(self) -> int:
         return round(self.window_s * 1000)
 
-    @property
+    @cached_property
     def bucket_ms(self) -> int:
         return round(self.bucket_s * 1000)
 

@@ -12,7 +12,7 @@ from redis.retry import Retry
 
 from driftline.ports import LOOPBACK, free_port
 from schemas.codec import SingleObjectCodec
-from schemas.feature_store import FeatureStore, entity_key
+from schemas.feature_store import EntityState, FeatureStore, entity_key
 from schemas.feature_views import FeatureViews
 from schemas.inference_batch import decode_inference_batch
 from stream.features_processor import FeatureProcessor
@@ -103,3 +103,26 @@ def test_redis_down_keeps_merges_commits_nothing_and_shows_lag(redis_client: red
     assert _stored(redis_client, "u0") == (10, sum(range(0, 30, 3)))
     lag = REGISTRY.get_sample_value("driftline_feature_view_lag_seconds", {"view": "replay_stats"})
     assert lag == 0.0
+
+
+def test_a_writer_rereads_what_another_writer_or_expiry_changed(redis_client: redis.Redis) -> None:
+    """The store skips re-reading hashes it wrote itself (``_rev``); anyone else's write
+    (a backfill, another processor) or an expired hash must still be read, never lost."""
+    view = VIEWS.views[0]
+
+    def delta(*amounts: float) -> dict[tuple[str, str], EntityState]:
+        state = EntityState()
+        for k, amount in enumerate(amounts):
+            state.add(view, T0 + k, {"amount": amount})
+        return {("replay_stats", "u7"): state}
+
+    mine, other = FeatureStore(redis_client, VIEWS, "a"), FeatureStore(redis_client, VIEWS, "b")
+    mine.write(delta(1.0))
+    mine.write(delta(2.0))  # from the cache
+    assert _stored(redis_client, "u7") == (2, 3.0)
+    other.write(delta(10.0))
+    mine.write(delta(100.0))  # its cache is stale: re-read
+    assert _stored(redis_client, "u7") == (4, 113.0)
+    redis_client.delete(entity_key("replay_stats", "u7"))  # the TTL ran out
+    mine.write(delta(5.0))
+    assert _stored(redis_client, "u7") == (1, 5.0)

@@ -98,9 +98,7 @@ def test_partials_merged_in_any_grouping_equal_the_direct_aggregates() -> None:
         for k in chunk.tolist():
             delta.add(VIEW, int(times[k]), {"amount": float(amounts[k])})
         pieces.merge(VIEW, delta)
-    restored = EntityState.from_hash(
-        str(pieces.event_time).encode(), pieces.buckets_json().encode()
-    )
+    restored = EntityState.from_hash(str(pieces.event_time).encode(), pieces.buckets_json())
     want = _direct(times, amounts, end)
     for state in (whole, pieces, restored):
         got = state.values(VIEW)
