@@ -78,7 +78,8 @@ def _drift_table(windows: Sequence[dict[str, Any]]) -> RenderableType:
         style = "red" if w.get("critical") else ("yellow" if w.get("drifted") else "green")
         table.add_row(
             clock(start), str(w["model_version"]), str(w["event_count"]), f"{score:.2f}",
-            ProgressBar(total=1.0, completed=score, width=20, complete_style=style),
+            ProgressBar(total=1.0, completed=score, width=20, complete_style=style,
+                        finished_style=style),
             Text(flag, style=style),
         )  # fmt: skip
     return table
