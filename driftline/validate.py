@@ -31,6 +31,8 @@ DRIFT_ROWS = 60
 HEALTH_CALLS = 10
 #: A ``view:feature`` reference inside an error message.
 _FEATURE_REF = re.compile(r"\b[A-Za-z_][\w.-]*:[A-Za-z_][\w.-]*\b")
+#: The entity key a 400 of ``/features/online`` says a row lacks ("row 0 has no 'user_id'").
+_ENTITY_KEY = re.compile(r"has no '([\w.-]+)'")
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,10 @@ class Validator:
                 name, "fail", f"400 lists no known feature refs: {answer.text[:200]}"
             )
         answer = self.client.post(path, json={"entity_rows": rows, "feature_refs": known[:1]})
+        key = _ENTITY_KEY.search(str(_json(answer).get("message", "")))
+        if answer.status_code == 400 and key:  # the view joins on another key: use it
+            rows = [{key.group(1): "driftline-validate"}]
+            answer = self.client.post(path, json={"entity_rows": rows, "feature_refs": known[:1]})
         if answer.status_code == 200:
             return CheckResult(name, "pass", f"{known[0]} retrieved ({len(known)} refs known)")
         return CheckResult(name, "fail", _said(f"POST /features/online ({known[0]})", answer))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -147,3 +148,21 @@ def test_a_404_naming_a_dataset_is_reported_with_its_message() -> None:
     assert result.detail == (
         "POST /pipelines/trigger answered 404: unknown dataset 'reference'; known: [x]"
     )
+
+
+def test_online_features_retries_with_the_entity_key_the_view_joins_on() -> None:
+    asked: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        asked.append(body)
+        if body["feature_refs"] == ["driftline_validate:probe"]:
+            return httpx.Response(400, json={"message": "unknown ref; known: ['user_stats:n']"})
+        if "user_id" not in body["entity_rows"][0]:
+            return httpx.Response(400, json={"message": "row 0 has no 'user_id'"})
+        return httpx.Response(200, json={"results": []})
+
+    result = _validator(handler).online_features()
+    assert (result.status, result.detail) == ("pass", "user_stats:n retrieved (1 refs known)")
+    assert asked[-1] == {"entity_rows": [{"user_id": "driftline-validate"}],
+                         "feature_refs": ["user_stats:n"]}  # fmt: skip
