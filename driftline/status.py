@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
+from driftline.tail import quiet_librdkafka
 from schemas.codec import Codec, make_codec
 from schemas.exceptions import DecodeError
 from schemas.kafka_config import consumer_config
@@ -49,9 +50,8 @@ def read_latest(
     :raises KafkaException: the topic does not exist or the broker does not answer.
     """
     codec = make_codec()
-    consumer = Consumer(
-        consumer_config(settings, "driftline-status", **{"enable.partition.eof": False})
-    )
+    config = consumer_config(settings, "driftline-status", **{"enable.partition.eof": False})
+    consumer = Consumer({**config, "logger": quiet_librdkafka("status")})
     try:
         metadata = consumer.list_topics(topic, timeout=timeout_s)
         found = metadata.topics.get(topic)

@@ -8,12 +8,20 @@ tailing never disturbs a processor's offsets.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Annotated, Any
 
 import orjson
 import typer
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from schemas.codec import Codec, make_codec
 from schemas.exceptions import DecodeError
@@ -28,6 +36,18 @@ def resolve_topic(name: str, prefix: str) -> str:
     """A declared name (``inference.events``) gets the prefix; any other name is as given."""
     declared = {spec.name for spec in ALL_TOPICS}
     return f"{prefix}{name}" if name in declared else name
+
+
+def quiet_librdkafka(name: str) -> logging.Logger:
+    """A logger for librdkafka that keeps its connection retries out of the terminal.
+
+    A command that reports an unreachable broker in one line of its own should not be
+    preceded by librdkafka's ``%3|...|FAIL|`` line every 50 ms while it waits.
+    """
+    quiet = logging.getLogger(f"driftline.{name}.librdkafka")
+    quiet.setLevel(logging.CRITICAL)
+    quiet.propagate = False
+    return quiet
 
 
 def render(message: Message, codec: Codec) -> dict[str, Any]:
@@ -86,11 +106,14 @@ def tail(
     settings = KafkaSettings()
     topic = resolve_topic(name, settings.topic_prefix)
     codec = make_codec()
-    consumer = Consumer(
-        consumer_config(settings, "driftline-tail", **{"enable.partition.eof": False})
-    )
+    config = consumer_config(settings, "driftline-tail", **{"enable.partition.eof": False})
+    consumer = Consumer({**config, "logger": quiet_librdkafka("tail")})
     try:
-        metadata = consumer.list_topics(topic, timeout=10)
+        try:
+            metadata = consumer.list_topics(topic, timeout=10)
+        except KafkaException as exc:
+            typer.echo(f"cannot read {topic} at {settings.bootstrap_servers}: {exc}", err=True)
+            raise typer.Exit(1) from None
         found = metadata.topics.get(topic)
         if found is None or found.error is not None or not found.partitions:
             typer.echo(f"topic {topic!r} does not exist", err=True)

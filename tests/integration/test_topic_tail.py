@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 import orjson
@@ -79,3 +80,18 @@ def test_tail_of_a_missing_topic_fails_clearly(filled_topic: str) -> None:
     result = CliRunner().invoke(app, ["topic", "tail", "no.such.topic", "--timeout", "1"])
     assert result.exit_code == 1
     assert "does not exist" in result.output
+
+
+def test_tail_with_the_broker_down_says_so_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.setenv("DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS", address)
+    monkeypatch.setenv("DRIFTLINE_KAFKA_TOPIC_PREFIX", "")
+    result = CliRunner().invoke(app, ["topic", "tail", "alerts", "--timeout", "1"])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"cannot read alerts at {address}" in result.stderr
+    assert "Traceback" not in result.output
