@@ -26,6 +26,7 @@ from retrain.gate import GateResult, evaluate_gate
 from retrain.settings import RetrainSettings
 from retrain.training import evaluate
 from schemas.breast_cancer import load_split
+from schemas.exceptions import ModelNotFoundError
 from schemas.model_registry import ModelStore
 from schemas.rollout_state import RolloutState, RolloutStore
 from schemas.settings import RedisSettings
@@ -118,6 +119,12 @@ def validate_models(
     console = Console(highlight=False, soft_wrap=True)
     store = ModelStore.from_settings()
     alias = ServingSettings().model_alias
+    try:
+        for name in model or []:  # a typo is named as such, not as "no served model"
+            store.require_model(name)
+    except ModelNotFoundError as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(1) from None
     models = model or store.registered_models()
     rollouts: dict[str, RolloutState | None] = {}
     unread: str | None = None

@@ -112,6 +112,14 @@ def test_validate_models_passes_the_baseline_and_fails_a_bad_shadow(stack: Local
         client.close()
 
 
+def test_validate_models_names_an_unknown_model(stack: LocalStack) -> None:
+    result = run(stack.operator_env(), "validate-models", "--model", "breast-cancer-clasifier")
+    assert result.exit_code == 1, result.output
+    assert "unknown model 'breast-cancer-clasifier'" in result.output
+    assert f"holds {MODEL}" in result.output
+    assert "no served model" not in result.output
+
+
 @pytest.fixture(scope="module")
 def backed_up(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A registered reference, rollout state, answers of the live stack, then a backup."""
