@@ -13,6 +13,7 @@ from driftline import __version__
 from driftline.alerts_cli import alerts_app
 from driftline.backup_cli import backup, restore
 from driftline.canary_cli import canary_app
+from driftline.config_view import DriftlineTyper, effective_settings
 from driftline.demo import demo
 from driftline.deploy_cli import deploy
 from driftline.drift_cli import drift_app
@@ -22,7 +23,6 @@ from driftline.reference_cli import reference_app
 from driftline.replay_cli import replay
 from driftline.report_cli import report
 from driftline.retrain_cli import retrain_app
-from driftline.settings import StackSettings
 from driftline.shadow_cli import shadow_app
 from driftline.slo_cli import slo_app
 from driftline.stack import LocalStack, StopRequested
@@ -33,11 +33,11 @@ from driftline.validate_cli import validate
 from driftline.validate_models import validate_models
 from schemas.admin import ensure_topics, make_admin, wait_for_broker
 from schemas.exceptions import DriftlineError
-from schemas.settings import KafkaSettings, RedisSettings
+from schemas.settings import KafkaSettings
 from schemas.topics import all_topics
 from serving.rollback import rollback
 
-app = typer.Typer(
+app = DriftlineTyper(
     help="Driftline: real-time drift monitoring for ML services on Kafka.",
     no_args_is_help=True,
     add_completion=False,
@@ -166,9 +166,4 @@ def topics_list() -> None:
 @app.command("config")
 def show_config() -> None:
     """Print the effective settings as JSON, secrets masked."""
-    settings = {
-        "kafka": KafkaSettings().masked(),
-        "redis": RedisSettings().model_dump(mode="json"),
-        "stack": StackSettings().model_dump(mode="json"),
-    }
-    console.print_json(json.dumps(settings))
+    console.print_json(json.dumps(effective_settings()))
