@@ -83,11 +83,17 @@ async def canary_analysis(model: str, state: StateDep) -> CanaryAnalysis | JSONR
     return await run_in_threadpool(_current, state, model)
 
 
-@router.api_route(
-    "/{model}/canary/gate",
-    methods=["GET", "POST"],
-    responses={**_RESPONSES, 412: {"description": "the verdict does not pass the gate"}},
-)
+_GATE_RESPONSES: dict[int | str, dict[str, str]] = {
+    **_RESPONSES,
+    412: {"description": "the verdict does not pass the gate"},
+}
+
+
+# Two decorators with their own operation ids, not ``api_route(methods=[GET, POST])``:
+# that one registers one operation id for both methods and the OpenAPI document (which
+# clients generate code from) would carry a duplicate.
+@router.get("/{model}/canary/gate", responses=_GATE_RESPONSES, operation_id="canary_gate_get")
+@router.post("/{model}/canary/gate", responses=_GATE_RESPONSES, operation_id="canary_gate_post")
 async def canary_gate(
     model: str, state: StateDep, allow_inconclusive: bool = False
 ) -> JSONResponse:
