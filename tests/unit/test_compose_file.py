@@ -22,7 +22,12 @@ from pydantic_settings import BaseSettings
 from retrain.settings import CanaryAnalysisSettings, RetrainSettings
 from serving.settings import ServingSettings
 from stream.alerting.settings import AlertingSettings, AlertmanagerSettings
-from stream.settings import DriftProcessorSettings, FeatureProcessorSettings, SloSettings
+from stream.settings import (
+    DriftProcessorSettings,
+    FeatureProcessorSettings,
+    ShadowSettings,
+    SloSettings,
+)
 from tests.settings_env import env_names
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,6 +42,7 @@ METRICS: dict[str, tuple[type[BaseSettings], str, str]] = {
     "slo-processor": (SloSettings, "metrics_port", "metrics_host"),
     "alert-evaluator": (AlertingSettings, "metrics_port", "metrics_host"),
     "features": (FeatureProcessorSettings, "metrics_port", "metrics_host"),
+    "shadow-comparison": (ShadowSettings, "metrics_port", "metrics_host"),
 }
 #: Consumers that serve /metrics but are healthy by consumer-group membership.
 CONSUMER_METRICS: dict[str, tuple[type[BaseSettings], str, str]] = {
@@ -186,7 +192,7 @@ def test_driftline_settings_in_compose_validate(monkeypatch: pytest.MonkeyPatch)
         for cls in (
             KafkaSettings, RedisSettings, SchemaRegistrySettings, ServingSettings,
             DriftProcessorSettings, SloSettings, AlertingSettings, AlertmanagerSettings,
-            RetrainSettings, CanaryAnalysisSettings, FeatureProcessorSettings,
+            RetrainSettings, CanaryAnalysisSettings, FeatureProcessorSettings, ShadowSettings,
         ):  # fmt: skip
             settings_of(monkeypatch, cls, env)  # raises ValidationError naming the field
         kafka = settings_of(monkeypatch, KafkaSettings, env)
@@ -306,3 +312,11 @@ def test_compose_prometheus_has_the_jobs_of_the_local_one() -> None:
     local = yaml.safe_load((REPO / "infra/prometheus/prometheus.yml").read_text())
     jobs = {job["job_name"] for job in local["scrape_configs"]}
     assert set(scrape_targets()) == jobs
+
+
+def test_the_shadow_comparison_job_runs_as_make_up_names_it() -> None:
+    """`make up` starts `driftline shadow run` as shadow-comparison; compose runs the same
+    command under the same name (Prometheus's job and the runbook use it)."""
+    shadow = services()["shadow-comparison"]
+    assert shadow["command"] == ["driftline", "shadow", "run"]
+    assert shadow["restart"] == "unless-stopped"

@@ -21,7 +21,12 @@ from retrain.settings import CanaryAnalysisSettings, RetrainSettings
 from schemas.topics import DRIFT_SCORES, INFERENCE_EVENTS, RETRAIN_REQUESTS, SLO_WINDOWS
 from serving.settings import ServingSettings
 from stream.alerting.settings import AlertingSettings
-from stream.settings import DriftProcessorSettings, FeatureProcessorSettings, SloSettings
+from stream.settings import (
+    DriftProcessorSettings,
+    FeatureProcessorSettings,
+    ShadowSettings,
+    SloSettings,
+)
 from tests.settings_env import env_names
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,6 +37,7 @@ CONSUMERS = {
     "drift-processor": INFERENCE_EVENTS,
     "slo-processor": INFERENCE_EVENTS,
     "features-processor": INFERENCE_EVENTS,
+    "shadow-comparison": INFERENCE_EVENTS,
     "alert-evaluator": DRIFT_SCORES,
     "retrain-worker": RETRAIN_REQUESTS,
     "canary-controller": SLO_WINDOWS,
@@ -44,6 +50,7 @@ HTTP: dict[str, tuple[type[BaseSettings], str]] = {
     "slo-processor": (SloSettings, "metrics_port"),
     "alert-evaluator": (AlertingSettings, "metrics_port"),
     "features-processor": (FeatureProcessorSettings, "metrics_port"),
+    "shadow-comparison": (ShadowSettings, "metrics_port"),
 }
 #: Consumers with a metrics port but readiness by consumer-group membership (exec).
 GROUP_READY: dict[str, tuple[type[BaseSettings], str]] = {
@@ -246,3 +253,9 @@ def test_the_base_needs_no_custom_resources(rendered: list[dict[str, Any]]) -> N
     applied on its own, for the controller the cluster runs)."""
     builtin = ("v1", "apps/v1", "batch/v1", "policy/v1", "autoscaling/v2")
     assert {o["apiVersion"] for o in rendered} <= set(builtin)
+
+
+def test_the_shadow_comparison_job_runs_its_command(rendered: list[dict[str, Any]]) -> None:
+    """The Deployment runs `driftline shadow run`, as `make up` and compose do."""
+    shadow = objects(rendered, "Deployment")["shadow-comparison"]
+    assert container(shadow)["command"] == ["driftline", "shadow", "run"]
