@@ -37,7 +37,12 @@ from schemas.settings import DataSettings, KafkaSettings, MlflowSettings, RedisS
 from schemas.topics import all_topics
 from serving.settings import ServingSettings
 from stream.alerting.settings import AlertingSettings, AlertmanagerSettings
-from stream.settings import DriftProcessorSettings, FeatureProcessorSettings, SloSettings
+from stream.settings import (
+    DriftProcessorSettings,
+    FeatureProcessorSettings,
+    ShadowSettings,
+    SloSettings,
+)
 
 State = Literal["up", "down", "not configured", "skipped"]
 
@@ -114,6 +119,7 @@ def deployment_probes() -> list[Probe]:
     serving = ServingSettings()
     drift, slo, alerting = DriftProcessorSettings(), SloSettings(), AlertingSettings()
     features = FeatureProcessorSettings()
+    shadow = ShadowSettings()
     retrain, canary = RetrainSettings(), CanaryAnalysisSettings()
     operator = OperatorSettings()
     alertmanager = AlertmanagerSettings().url
@@ -131,6 +137,7 @@ def deployment_probes() -> list[Probe]:
         _metrics_probe("slo-processor", slo.metrics_host, slo.metrics_port),
         _metrics_probe("alert-evaluator", alerting.metrics_host, alerting.metrics_port),
         _metrics_probe("features", features.metrics_host, features.metrics_port),
+        _metrics_probe("shadow-comparison", shadow.metrics_host, shadow.metrics_port),
         _consumer_probe(
             "retrain-worker", kafka, retrain.group_id, retrain.metrics_host, retrain.metrics_port
         ),
@@ -144,8 +151,8 @@ def deployment_probes() -> list[Probe]:
 
 COMPONENTS = (
     "kafka", "redis", "mlflow", "serving", "drift-processor", "slo-processor",
-    "alert-evaluator", "features", "retrain-worker", "canary-controller", "alertmanager",
-    "prometheus",
+    "alert-evaluator", "features", "shadow-comparison", "retrain-worker", "canary-controller",
+    "alertmanager", "prometheus",
 )  # fmt: skip
 
 

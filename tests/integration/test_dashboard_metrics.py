@@ -2,11 +2,16 @@
 running services really export.
 
 The local stack (``LocalStack``, as ``make up`` runs it) starts every service that exports
-metrics (serving, the drift, SLO and features processors, the alert evaluator, the
-retrain worker and the canary controller) on the test's broker, with two-second windows. Real
-/predict traffic (good rows and bad requests) flows through serving to Kafka until the
-processors have closed windows; then each service's /metrics is scraped and every metric
-name a query selects (tests/promql.py reads them) must be one of the scraped names.
+metrics (serving, the drift, SLO and features processors, the shadow comparison job, the
+alert evaluator, the retrain worker and the canary controller) on the test's broker, with
+two-second windows. Real /predict traffic (good rows and bad requests) flows through
+serving to Kafka until the processors have closed windows; then each service's /metrics
+is scraped and every metric name a query selects (tests/promql.py reads them) must be one
+of the scraped names.
+
+The champion is also set as its own shadow, so the shadow comparison job pairs answers and
+shows its gauges' samples (every ``driftline`` process declares every family, because the
+CLI imports them all: only samples prove the job itself exports them).
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from driftline.processes import ManagedProcess
 from driftline.settings import StackSettings
 from driftline.stack import LocalStack
 from schemas.breast_cancer import load_split
+from schemas.rollout_state import RolloutStore
 from schemas.settings import KafkaSettings, RedisSettings
 from serving.settings import ServingSettings
 from stream.alerting.settings import AlertingSettings
@@ -36,7 +43,7 @@ RULES = sorted((REPO / "infra/prometheus/rules").glob("*.yml"))
 #: Services whose metrics the queries use.
 SCRAPED = (
     "serving", "drift-processor", "slo-processor", "features", "alert-evaluator",
-    "retrain-worker", "canary-controller",
+    "retrain-worker", "canary-controller", "shadow-comparison",
 )  # fmt: skip
 #: Samples each service must show once traffic went through: the windows really closed.
 AFTER_TRAFFIC = {
@@ -44,6 +51,7 @@ AFTER_TRAFFIC = {
     "drift-processor": "driftline_drift_score",
     "slo-processor": "driftline_slo_burn_rate",
     "alert-evaluator": "driftline_alerting_records_total",
+    "shadow-comparison": "driftline_shadow_agreement_rate",
 }
 SUFFIXES = {
     "counter": ("_total", "_created"),
@@ -88,6 +96,7 @@ class ServicesStack(LocalStack):
             self._start_drift_processor()
             self._start_slo_processor()
             self._start_features_processor()
+            self._start_shadow_comparison()
             self._start_alert_evaluator()
             self._start_retrain_worker()
             self._start_canary_controller()
@@ -146,6 +155,9 @@ def stack(
         # Random metrics ports: another stack on this machine may hold the defaults.
         "DRIFTLINE_RETRAIN_METRICS_PORT": "0",
         "DRIFTLINE_CANARY_METRICS_PORT": "0",
+        "DRIFTLINE_SHADOW_METRICS_PORT": "0",
+        "DRIFTLINE_SHADOW_WINDOW_S": "2",
+        "DRIFTLINE_SHADOW_JOIN_WINDOW_S": "1",
     }.items():
         monkeypatch.setenv(var, value)
     monkeypatch.delenv("DRIFTLINE_REDIS_URL", raising=False)
@@ -172,6 +184,13 @@ def test_every_dashboard_and_rule_query_names_an_exported_metric(stack: LocalSta
         }
         assert set(urls) == set(SCRAPED), urls
         urls["serving"] += "/metrics"
+        # The champion as its own shadow: serving (polling Redis) copies each answered
+        # request to it, so the shadow job has pairs to compare.
+        client = redis.Redis.from_url(stack.redis.url.get_secret_value())
+        try:
+            RolloutStore(client).write_shadow(stack.serving.model_name, stack.champion_version)
+        finally:
+            client.close()
         # Traffic until every service shows the samples closed windows produce (bounded).
         deadline = time.monotonic() + 90
         missing: dict[str, str] = dict(AFTER_TRAFFIC)

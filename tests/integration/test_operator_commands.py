@@ -300,7 +300,7 @@ def test_health_reports_every_component_then_the_stopped_one(stack: LocalStack) 
     assert healthy.exit_code == 0, healthy.output
     states = {r["component"]: r for r in map(json.loads, healthy.output.splitlines())}
     running = {"kafka", "redis", "mlflow", "serving", "drift-processor", "slo-processor",
-               "features", "alert-evaluator", "retrain-worker",
+               "features", "shadow-comparison", "alert-evaluator", "retrain-worker",
                "canary-controller"}  # fmt: skip
     started = {ep.name for ep in stack.endpoints}
     running |= {"alertmanager", "prometheus"} & started

@@ -133,6 +133,26 @@ def test_rollouts_shows_versions_canary_steps_and_evidence() -> None:
         assert needle in text, needle
 
 
+def test_rollouts_shows_the_shadow_comparison_and_the_controllers_verdict() -> None:
+    """The shadow job's gauges (stream/shadow_metrics.py) and the canary controller's
+    verdict (retrain/metrics.py), the verdict's values mapped to their words."""
+    text = exprs("Rollouts")
+    for needle in (
+        "driftline_shadow_agreement_rate",
+        "driftline_shadow_verdict",
+        "driftline_shadow_latency_p99_ms",
+        "driftline_shadow_pairs",
+        "driftline_shadow_unmatched",
+    ):
+        assert needle in text, needle
+    [verdict] = [p for p in panels(board("Rollouts")) if p["title"] == "Shadow verdict"]
+    [mapping] = verdict["fieldConfig"]["defaults"]["mappings"]
+    words = {value: option["text"] for value, option in mapping["options"].items()}
+    from retrain.metrics import VERDICT_VALUES
+
+    assert words == {f"{value:g}": word for word, value in VERDICT_VALUES.items()}
+
+
 def test_promtool_parses_every_dashboard_query(tmp_path: Path) -> None:
     """Each query becomes a recording rule; ``promtool check rules`` parses them all."""
     promtool = shutil.which("promtool")

@@ -130,6 +130,7 @@ def test_operator_env_names_every_address_the_stack_chose(tmp_path: Path) -> Non
         Endpoint("slo-processor", "http://127.0.0.1:19104/metrics", "embedded"),
         Endpoint("alert-evaluator", "http://127.0.0.1:19105/metrics", "embedded"),
         Endpoint("features", "http://127.0.0.1:19106/metrics", "embedded"),
+        Endpoint("shadow-comparison", "http://127.0.0.1:19109/metrics", "embedded"),
         Endpoint(
             "retrain-worker",
             "consumer group driftline-retrain",
@@ -154,6 +155,7 @@ def test_operator_env_names_every_address_the_stack_chose(tmp_path: Path) -> Non
         "DRIFTLINE_SLO_METRICS_PORT": "19104",
         "DRIFTLINE_ALERTING_METRICS_PORT": "19105",
         "DRIFTLINE_FEATURES_METRICS_PORT": "19106",
+        "DRIFTLINE_SHADOW_METRICS_PORT": "19109",
         "DRIFTLINE_RETRAIN_METRICS_PORT": "19107",
         "DRIFTLINE_CANARY_METRICS_PORT": "19108",
         "DRIFTLINE_PROMETHEUS_URL": "http://127.0.0.1:19090",
@@ -187,3 +189,20 @@ def test_health_command_lines_and_exit_codes(monkeypatch: pytest.MonkeyPatch) ->
     assert "skipped" in skipped.output.splitlines()[1]
     unknown = CliRunner().invoke(app, ["health", "--skip", "kafak"])
     assert unknown.exit_code == 2 and "unknown component(s) ['kafak']" in unknown.output
+
+
+def test_health_probes_every_component_it_names_the_shadow_job_on_its_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--skip` accepts COMPONENTS: each is probed, in that order; the shadow comparison
+    job is found on DRIFTLINE_SHADOW_METRICS_PORT, and port 0 means not configured."""
+    from driftline.health import COMPONENTS, deployment_probes
+
+    monkeypatch.setenv("DRIFTLINE_SHADOW_METRICS_PORT", "19109")
+    probes = deployment_probes()
+    assert [p.name for p in probes] == list(COMPONENTS)
+    shadow = next(p for p in probes if p.name == "shadow-comparison")
+    assert shadow.target == "http://127.0.0.1:19109/metrics" and shadow.check is not None
+    monkeypatch.setenv("DRIFTLINE_SHADOW_METRICS_PORT", "0")
+    off = next(p for p in deployment_probes() if p.name == "shadow-comparison")
+    assert off.check is None and off.unconfigured == "metrics port is 0 (not served)"
