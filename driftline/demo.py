@@ -161,7 +161,7 @@ def demo(
     finally:
         console.print("stopping the stack...")
         stopping = time.monotonic()
-        _stop_stack(stack)
+        stack.stop()  # clients side by side, then Redis and the broker
         console.print(f"stack stopped in {time.monotonic() - stopping:.0f} s", highlight=False)
     interrupted, state, traffic, report = outcome
     timeline = sorted(_traffic_milestones(traffic, settings) + state.timeline(), key=lambda m: m.at)
@@ -184,25 +184,6 @@ def demo(
         )
         raise typer.Exit(1)
     console.print("The loop went all the way round: demo complete.")
-
-
-def _stop_stack(stack: LocalStack) -> None:
-    """Stop every process of the stack: the clients (serving, processors, workers) all at
-    once, then Redis and the broker they were talking to, then whatever is left.
-
-    ``LocalStack.stop`` stops one process after another (each gets up to 5 s to exit),
-    which made up a third of the demo's wall time; the clients do not depend on each
-    other, only on the broker and Redis, which therefore go last.
-    """
-    servers = {"broker", "redis"}
-    clients = [p for p in stack._processes if p.name not in servers]
-    threads = [threading.Thread(target=p.stop, name=f"stop-{p.name}") for p in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    stack._processes[:] = [p for p in stack._processes if p.name in servers]
-    stack.stop()
 
 
 def _run_loop(

@@ -11,11 +11,17 @@ Alertmanager), the retrain worker (``python -m driftline retrain run``), the can
 controller (``python -m driftline canary run``) and
 Prometheus (when ``prometheus`` is installed, scraping every service on the ports it
 got), prints where everything listens and what it skipped and why, and on SIGINT/SIGTERM
-stops everything in reverse order. The features processor
-(``python -m driftline features run``) starts after the SLO processor, and the shadow
-comparison job (``python -m driftline shadow run``) after it.
+stops everything. The features processor (``python -m driftline features run``) and the
+shadow comparison job (``python -m driftline shadow run``) run next to the SLO processor.
 A Kafka or Redis given through
 ``DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS`` / ``DRIFTLINE_REDIS_URL`` is used as is.
+
+Start-up goes in dependency phases, every process of a phase launched at once and then
+waited for side by side (each with its own health check and timeout): 1. broker, Redis,
+Alertmanager; 2. topics and the champion (in this process); 3. serving, every processor
+and consumer, and the alert evaluator; 4. Prometheus, which scrapes them all. Stopping
+goes the other way: every client at once, then the servers of phase 1 (docs/decisions.md,
+"local stack starts in phases").
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -45,7 +53,7 @@ from driftline.monitoring import (
     write_prometheus_config,
 )
 from driftline.ports import LOOPBACK, choose_port
-from driftline.processes import ManagedProcess
+from driftline.processes import ManagedProcess, stop_all, wait_all_healthy
 from driftline.settings import StackSettings
 from schemas.admin import ensure_topics, make_admin, wait_for_broker
 from schemas.redaction import redact_url
@@ -66,6 +74,14 @@ RETRAIN_READY = "retrain worker: consuming"
 CANARY_READY = "canary controller: consuming"
 #: Seconds serving gets to become healthy: imports and loading the champion from MLflow.
 SERVING_STARTUP_S = 120.0
+#: The order ``endpoints`` are listed in, whatever order they became healthy in.
+ENDPOINT_ORDER = (
+    "kafka", "redis", "serving", "drift-processor", "slo-processor", "features",
+    "shadow-comparison", "alertmanager", "alert-evaluator", "retrain-worker",
+    "canary-controller", "prometheus",
+)  # fmt: skip
+#: Processes the others talk to: stopped after every client has stopped.
+SERVERS = frozenset({"broker", "redis", "alertmanager"})
 
 
 @dataclass
@@ -110,58 +126,69 @@ class LocalStack:
     topics_created: list[str] = field(default_factory=list)
     champion_version: str | None = None
     _processes: list[ManagedProcess] = field(default_factory=list)
+    #: Launched, not yet waited for: the process, its timeout, what to do once healthy.
+    _launched: list[tuple[ManagedProcess, float, Callable[[float], None]]] = field(
+        default_factory=list
+    )
+    _ports: set[int] = field(default_factory=set)
 
     def start(self) -> None:
-        """Bring every part up and healthy, or stop what started and raise."""
+        """Bring every part up and healthy, phase by phase, or stop what started and raise
+        the first failure."""
         try:
             self._start_broker()
             self._start_redis()
-            self._ensure_topics()
-            self._ensure_champion()
+            self._start_alertmanager()
+            self._await_launched()
+            self._prepare()
             self._start_serving()
             self._start_drift_processor()
             self._start_slo_processor()
             self._start_features_processor()
             self._start_shadow_comparison()
-            self._start_alertmanager()
             self._start_alert_evaluator()
             self._start_retrain_worker()
             self._start_canary_controller()
+            self._await_launched()
             self._start_prometheus()
+            self._await_launched()
         except BaseException:
             self.stop()
             raise
+        self.endpoints.sort(key=_declared_position)
+
+    def _prepare(self) -> None:
+        """Topics (needs the broker) and the champion (needs only the data dir) side by
+        side: both must exist before serving and the processors start."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="topics") as pool:
+            topics = pool.submit(self._ensure_topics)
+            self._ensure_champion()
+            topics.result()
 
     def _start_broker(self) -> None:
         if "bootstrap_servers" in self.kafka.model_fields_set:
             self.endpoints.append(Endpoint("kafka", self.kafka.bootstrap_servers, "external"))
             return
-        port = choose_port(self.stack.embedded_broker_port)
+        port = self._port(self.stack.embedded_broker_port)
         proc = broker_process(port, self.stack.log_dir)
-        took = self._launch(proc)
         bootstrap = f"{LOOPBACK}:{port}"
         self.kafka = self.kafka.model_copy(update={"bootstrap_servers": bootstrap})
-        self.endpoints.append(
-            Endpoint("kafka", bootstrap, "embedded", proc.pid, took, str(proc.log_path))
-        )
+        self._launch(proc, Endpoint("kafka", bootstrap, "embedded"))
 
     def _start_redis(self) -> None:
         if "url" in self.redis.model_fields_set:
             self.endpoints.append(Endpoint("redis", _redact_url(self.redis), "external"))
             return
-        port = choose_port(self.stack.embedded_redis_port)
+        port = self._port(self.stack.embedded_redis_port)
         proc = redis_process(
             port,
             self.stack.log_dir,
             self.stack.data_dir / "redis",
             self.stack.embedded_redis_persist,
         )
-        took = self._launch(proc)
         url = f"redis://{LOOPBACK}:{port}/0"
         self.redis = self.redis.model_copy(update={"url": SecretStr(url)})
-        self.endpoints.append(
-            Endpoint("redis", url, "embedded", proc.pid, took, str(proc.log_path))
-        )
+        self._launch(proc, Endpoint("redis", url, "embedded"))
 
     def _ensure_topics(self) -> None:
         admin = make_admin(self.kafka)
@@ -187,7 +214,7 @@ class LocalStack:
 
     def _start_serving(self) -> None:
         """The prediction API, serving the champion."""
-        port = choose_port(self.serving.port)
+        port = self._port(self.serving.port)
         env = {
             **self.child_env(),
             "DRIFTLINE_DATA_DIR": str(self.stack.data_dir),
@@ -205,16 +232,14 @@ class LocalStack:
             env=env,
         )
         # Imports and loading the model from MLflow take longer than a server.
-        took = self._launch(proc, max(self.stack.startup_timeout_s, SERVING_STARTUP_S))
-        self.endpoints.append(
-            Endpoint("serving", url, "embedded", proc.pid, took, str(proc.log_path))
-        )
+        timeout_s = max(self.stack.startup_timeout_s, SERVING_STARTUP_S)
+        self._launch(proc, Endpoint("serving", url, "embedded"), timeout_s)
 
     def _start_drift_processor(self) -> None:
         """``driftline drift run`` on the profiles training wrote; healthy when /metrics answers.
 
-        Started after serving, so the champion's profile file exists before the processor
-        first looks for it (it caches "no profile" answers until restarted).
+        Started after the champion is ensured, so its profile file exists before the
+        processor first looks for it (it caches "no profile" answers until restarted).
         """
         data_dir = self.stack.data_dir.resolve()
         self._start_processor(
@@ -252,7 +277,7 @@ class LocalStack:
     ) -> None:  # fmt: skip
         """``python -m driftline <command> run`` with its metrics on a free port near
         ``metrics_port`` (env ``port_env``, default ``DRIFTLINE_<COMMAND>_METRICS_PORT``)."""
-        port = choose_port(metrics_port)
+        port = self._port(metrics_port)
         env = {
             **self.child_env(),
             "DRIFTLINE_DATA_DIR": str(self.stack.data_dir.resolve()),
@@ -269,8 +294,7 @@ class LocalStack:
             health=lambda: _http_ok(url),
             env=env,
         )
-        took = self._launch(proc)
-        self.endpoints.append(Endpoint(name, url, "embedded", proc.pid, took, str(proc.log_path)))
+        self._launch(proc, Endpoint(name, url, "embedded"))
 
     def _start_alertmanager(self) -> None:
         """Debian's Alertmanager with infra/alertmanager/alertmanager.yml, when installed."""
@@ -279,17 +303,11 @@ class LocalStack:
         if reason is not None or binary is None:
             self.skipped.append(("alertmanager", reason or "not installed"))
             return
-        port = choose_port(self.stack.embedded_alertmanager_port)
+        port = self._port(self.stack.embedded_alertmanager_port)
         data_dir = self.stack.data_dir.resolve() / "alertmanager"
         proc = alertmanager_process(binary, port, ALERTMANAGER_CONFIG, data_dir, self.stack.log_dir)
-        took = self._launch(proc)
         self.alertmanager_url = f"http://{LOOPBACK}:{port}"
-        self.endpoints.append(
-            Endpoint(
-                "alertmanager", self.alertmanager_url, "embedded", proc.pid, took,
-                str(proc.log_path),
-            )
-        )  # fmt: skip
+        self._launch(proc, Endpoint("alertmanager", self.alertmanager_url, "embedded"))
 
     def _start_alert_evaluator(self) -> None:
         """``driftline alerts run``: to Alertmanager when it runs, else to the alerts topic."""
@@ -306,7 +324,7 @@ class LocalStack:
         if reason is not None or binary is None:
             self.skipped.append(("prometheus", reason or "not installed"))
             return
-        port = choose_port(self.stack.embedded_prometheus_port)
+        port = self._port(self.stack.embedded_prometheus_port)
         targets = scrape_targets(self.endpoints)
         targets["prometheus"] = f"{LOOPBACK}:{port}"
         alertmanager = urlsplit(self.alertmanager_url).netloc if self.alertmanager_url else None
@@ -315,13 +333,7 @@ class LocalStack:
             data_dir / "prometheus.yml", prometheus_config(targets, alertmanager)
         )
         proc = prometheus_process(binary, port, config, data_dir / "tsdb", self.stack.log_dir)
-        took = self._launch(proc)
-        self.endpoints.append(
-            Endpoint(
-                "prometheus", f"http://{LOOPBACK}:{port}", "embedded", proc.pid, took,
-                str(proc.log_path),
-            )
-        )  # fmt: skip
+        self._launch(proc, Endpoint("prometheus", f"http://{LOOPBACK}:{port}", "embedded"))
 
     def _start_retrain_worker(self) -> None:
         """``driftline retrain run``: RetrainRequests (``POST /models/train``, alerts) become
@@ -349,7 +361,7 @@ class LocalStack:
         """A ``driftline <command> run`` consumer: healthy once its log (this start's part
         of it) says it consumes; its /metrics on a free port near ``metrics_port``."""
         data_dir = self.stack.data_dir.resolve()
-        port = choose_port(metrics_port)
+        port = self._port(metrics_port)
         env = {
             **self.child_env(),
             "DRIFTLINE_DATA_DIR": str(data_dir),
@@ -367,18 +379,43 @@ class LocalStack:
             env=env,
         )
         # Imports (MLflow, scikit-learn) take a few seconds on a busy machine.
-        took = self._launch(proc, max(self.stack.startup_timeout_s, SERVING_STARTUP_S))
-        self.endpoints.append(
-            Endpoint(
-                name, f"consumer group {group}", "embedded", proc.pid, took, str(log_path),
-                metrics=f"{LOOPBACK}:{port}",
-            )
-        )  # fmt: skip
+        endpoint = Endpoint(
+            name, f"consumer group {group}", "embedded", metrics=f"{LOOPBACK}:{port}"
+        )
+        self._launch(proc, endpoint, max(self.stack.startup_timeout_s, SERVING_STARTUP_S))
 
-    def _launch(self, proc: ManagedProcess, timeout_s: float | None = None) -> float:
+    def _launch(
+        self, proc: ManagedProcess, endpoint: Endpoint, timeout_s: float | None = None
+    ) -> None:
+        """Start ``proc``; :meth:`_await_launched` waits for it and then lists ``endpoint``
+        with its pid, log and time from launch to healthy."""
         self._processes.append(proc)
         proc.start()
-        return proc.wait_healthy(timeout_s or self.stack.startup_timeout_s)
+
+        def healthy(took: float) -> None:
+            endpoint.pid, endpoint.startup_s, endpoint.log = proc.pid, took, str(proc.log_path)
+            self.endpoints.append(endpoint)
+
+        self._launched.append((proc, timeout_s or self.stack.startup_timeout_s, healthy))
+
+    def _port(self, preferred: int) -> int:
+        """A free port for a child, never one already given to a sibling: children of one
+        phase choose their ports before any of them has bound its own."""
+        port = choose_port(preferred)
+        while port in self._ports:
+            port = choose_port(0)
+        self._ports.add(port)
+        return port
+
+    def _await_launched(self) -> None:
+        """Wait for every process launched since the last call, side by side.
+
+        :raises ServiceUnhealthyError: the first one that exited or timed out.
+        """
+        launched, self._launched = self._launched, []
+        took = wait_all_healthy([(proc, timeout_s) for proc, timeout_s, _ in launched])
+        for (_, _, healthy), seconds in zip(launched, took, strict=True):
+            healthy(seconds)
 
     def child_env(self) -> dict[str, str]:
         """Environment that points a Driftline process at this stack."""
@@ -417,9 +454,14 @@ class LocalStack:
         return env
 
     def stop(self) -> None:
-        """Stop every started process, newest first. Safe to call twice."""
-        while self._processes:
-            self._processes.pop().stop()
+        """Stop every started process: all clients at once, then the servers they talk to
+        (broker, Redis, Alertmanager), so no client logs connection errors while it shuts
+        down. Safe to call twice."""
+        clients = [p for p in self._processes if p.name not in SERVERS]
+        stop_all(clients)
+        self._processes[:] = [p for p in self._processes if p.name in SERVERS]
+        stop_all(self._processes)
+        self._processes.clear()
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -427,6 +469,13 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _declared_position(endpoint: Endpoint) -> int:
+    """Where ``endpoint`` goes in the status table: :data:`ENDPOINT_ORDER`, unknown last."""
+    if endpoint.name in ENDPOINT_ORDER:
+        return ENDPOINT_ORDER.index(endpoint.name)
+    return len(ENDPOINT_ORDER)
 
 
 def _http_ok(url: str) -> bool:

@@ -25,7 +25,6 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from driftline.processes import ManagedProcess
 from driftline.settings import StackSettings
 from driftline.stack import LocalStack
 from schemas.breast_cancer import load_split
@@ -80,18 +79,15 @@ def exported(text: str) -> tuple[set[str], set[str]]:
 
 class ServicesStack(LocalStack):
     """The launcher's own start-up of the services that export metrics (not Alertmanager
-    and Prometheus), started side by side: each is launched by the launcher's code, and
-    the health waits come after the last launch (half the wall time of one by one)."""
-
-    _deferred: list[tuple[ManagedProcess, float]] | None = None
+    and Prometheus), in the launcher's phases: each is launched by the launcher's code and
+    waited for side by side."""
 
     def start(self) -> None:
         try:
             self._start_broker()
             self._start_redis()
-            self._ensure_topics()
-            self._ensure_champion()
-            self._deferred = []
+            self._await_launched()
+            self._prepare()
             self._start_serving()
             self._start_drift_processor()
             self._start_slo_processor()
@@ -100,19 +96,10 @@ class ServicesStack(LocalStack):
             self._start_alert_evaluator()
             self._start_retrain_worker()
             self._start_canary_controller()
-            for proc, timeout_s in self._deferred:
-                proc.wait_healthy(timeout_s)
+            self._await_launched()
         except BaseException:
             self.stop()
             raise
-
-    def _launch(self, proc: ManagedProcess, timeout_s: float | None = None) -> float:
-        if self._deferred is None:
-            return super()._launch(proc, timeout_s)
-        self._processes.append(proc)
-        proc.start()
-        self._deferred.append((proc, timeout_s or self.stack.startup_timeout_s))
-        return 0.0
 
 
 def scrape(urls: dict[str, str]) -> dict[str, str]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import psutil
 import pytest
 
 from driftline.exceptions import ServiceUnhealthyError
-from driftline.processes import ManagedProcess
+from driftline.processes import ManagedProcess, stop_all, wait_all_healthy
 
 
 def _python(code: str) -> list[str]:
@@ -102,3 +104,68 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_side_by_side_wait_reports_each_time_from_its_own_launch(tmp_path: Path) -> None:
+    """Both become healthy; each one's time counts from its launch, in the order given."""
+    late = tmp_path / "late.flag"
+    early = ManagedProcess("early", _python("import time; time.sleep(30)"), tmp_path / "e.log",
+                           lambda: True)  # fmt: skip
+    slow = ManagedProcess("slow", _python("import time; time.sleep(30)"), tmp_path / "s.log",
+                          late.exists)  # fmt: skip
+    early.start()
+    slow.start()
+    try:
+        threading.Timer(0.5, late.touch).start()
+        early_s, slow_s = wait_all_healthy([(early, 10), (slow, 10)])
+    finally:
+        stop_all([early, slow])
+    assert early_s < 0.5 <= slow_s
+
+
+def test_side_by_side_wait_raises_the_failure_without_waiting_for_the_rest(
+    tmp_path: Path,
+) -> None:
+    """One child crashes while another would take its whole (long) timeout: the crash is
+    raised with its log tail, and the other wait is cancelled instead of running out."""
+    crasher = ManagedProcess(
+        "crasher",
+        _python("import sys; print('bad config', flush=True); sys.exit(2)"),
+        tmp_path / "c.log",
+        health=lambda: False,
+    )
+    never = ManagedProcess("never", _python("import time; time.sleep(60)"), tmp_path / "n.log",
+                           lambda: False)  # fmt: skip
+    crasher.start()
+    never.start()
+    try:
+        with pytest.raises(ServiceUnhealthyError) as info:
+            wait_all_healthy([(never, 60), (crasher, 60)])
+        # no health-check thread is left polling the process that never becomes healthy
+        assert not any(t.name.startswith("health") for t in threading.enumerate())
+    finally:
+        stop_all([crasher, never])
+    assert "crasher exited with code 2" in str(info.value)
+    assert "bad config" in str(info.value)
+
+
+def test_stop_all_terminates_every_process_and_kills_stragglers(tmp_path: Path) -> None:
+    """SIGTERM reaches every process; one that ignores it is killed after the shared grace."""
+    polite = ManagedProcess("polite", _python("import time; time.sleep(60)"), tmp_path / "p.log",
+                            lambda: True)  # fmt: skip
+    stubborn = ManagedProcess(
+        "stubborn",
+        _python(
+            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+            "print('ready', flush=True); time.sleep(60)"
+        ),
+        tmp_path / "s.log",
+        health=lambda: "ready" in (tmp_path / "s.log").read_text(),
+    )
+    for proc in (polite, stubborn):
+        proc.start()
+    wait_all_healthy([(polite, 10), (stubborn, 10)])
+    stop_all([stubborn, polite], grace_s=0.5)
+    assert not polite.is_running() and not stubborn.is_running()
+    assert polite._proc is not None and polite._proc.returncode == -signal.SIGTERM
+    assert stubborn._proc is not None and stubborn._proc.returncode == -signal.SIGKILL
