@@ -42,7 +42,17 @@ def run() -> None:
     shadow = ShadowController(
         ShadowAnalysisSettings(), controller.kafka, controller.rollout, controller.store
     )
-    loop = CanaryLoop(controller, shadow=shadow)
+
+    def joined() -> None:
+        # Printed once the group assigned partitions: the launcher waits for this line
+        # (driftline.stack.CANARY_READY), so "ready" means in the group, not about to join.
+        typer.echo(
+            f"canary controller: consuming {loop.topic}, {loop.drift_topic} and "
+            f"{loop.shadow_topic} (group {settings.group_id}; shadow actions "
+            f"{'on' if shadow.settings.auto else 'off'})"
+        )
+
+    loop = CanaryLoop(controller, shadow=shadow, on_joined=joined)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
 
@@ -51,10 +61,6 @@ def run() -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    typer.echo(
-        f"canary controller: consuming {loop.topic}, {loop.drift_topic} and {loop.shadow_topic} "
-        f"(group {settings.group_id}; shadow actions {'on' if shadow.settings.auto else 'off'})"
-    )
     loop.run()
 
 

@@ -130,7 +130,13 @@ def run() -> None:
     settings = RetrainSettings()
     kafka = KafkaSettings()
     handler = make_handler(settings, kafka, RedisSettings(), ModelStore.from_settings())
-    worker = RetrainWorker(settings, kafka, handler)
+
+    def joined() -> None:
+        # The launcher's health check looks for this line (driftline.stack.RETRAIN_READY):
+        # printed once the group assigned partitions, so "ready" means in the group.
+        print(f"retrain worker: consuming {worker.topic} (group {settings.group_id})", flush=True)  # noqa: T201
+
+    worker = RetrainWorker(settings, kafka, handler, on_joined=joined)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
 
@@ -139,7 +145,5 @@ def run() -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    # The launcher's health check looks for this line (driftline.stack.RETRAIN_READY).
-    print(f"retrain worker: consuming {worker.topic} (group {settings.group_id})", flush=True)  # noqa: T201
     worker.run()
     console.print(f"stopped after {worker.handled} requests", highlight=False)

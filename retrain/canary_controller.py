@@ -40,7 +40,7 @@ from schemas.consumer import RecordDecoder
 from schemas.dead_letters import DeadLetterRouter
 from schemas.deployments import deployment_event, publish_deployment_event
 from schemas.events import now_ms
-from schemas.kafka_config import consumer_config, producer_config
+from schemas.kafka_config import consumer_config, once_assigned, producer_config
 from schemas.model_registry import ModelStore
 from schemas.promotion import execute_rollback, plan_rollback, promote_canary
 from schemas.redaction import redact_credentials
@@ -264,6 +264,9 @@ class CanaryLoop:
     With a ``shadow`` controller it also consumes ``shadow.comparisons`` and hands those
     records to it; a decision commits only the positions of the topics its own analysis
     reads, so a shadow promotion never commits a canary step's windows and vice versa.
+
+    ``on_joined`` is called once, when the consumer first gets its partitions: the CLI
+    prints its "consuming" line then, which the launcher and ``driftline health`` rely on.
     """
 
     def __init__(
@@ -273,8 +276,10 @@ class CanaryLoop:
         retry_backoff_s: float = 2.0,
         shadow: ShadowController | None = None,
         on_shadow_decision: Callable[[ShadowDecision], None] | None = None,
+        on_joined: Callable[[], None] | None = None,
     ) -> None:
         self.controller = controller
+        self.on_joined = on_joined
         self.on_decision = on_decision
         self.shadow = shadow
         self.on_shadow_decision = on_shadow_decision
@@ -301,7 +306,7 @@ class CanaryLoop:
         if self.shadow is not None:
             schemas[self.shadow_topic] = SHADOW_COMPARISON
         decoder = RecordDecoder(self.controller.codec, dead_letters, schemas)
-        consumer.subscribe(list(schemas))
+        consumer.subscribe(list(schemas), on_assign=once_assigned(self.on_joined))
         try:
             while not self._stop.is_set():
                 msg = consumer.poll(settings.poll_timeout_s)

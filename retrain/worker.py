@@ -30,7 +30,7 @@ from schemas.catalog import RETRAIN_REQUEST
 from schemas.codec import Codec, make_codec
 from schemas.consumer import RecordDecoder
 from schemas.dead_letters import DeadLetterRouter
-from schemas.kafka_config import consumer_config, producer_config
+from schemas.kafka_config import consumer_config, once_assigned, producer_config
 from schemas.model_registry import ModelStore
 from schemas.redaction import redact_credentials
 from schemas.rollout_state import RolloutStore
@@ -60,6 +60,8 @@ class RetrainWorker:
 
     :param on_outcome: called with every outcome (the CLI prints it; tests count it).
     :param retry_backoff_s: wait before retrying a request that could not finish.
+    :param on_joined: called once, when the consumer first gets its partitions (the CLI
+        prints its "consuming" line then, which the launcher waits for).
     """
 
     def __init__(
@@ -70,8 +72,10 @@ class RetrainWorker:
         codec: Codec | None = None,
         on_outcome: OutcomeHook | None = None,
         retry_backoff_s: float = 2.0,
+        on_joined: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.on_joined = on_joined
         self.kafka = kafka
         self.handler = handler
         self.codec = codec or make_codec()
@@ -95,7 +99,7 @@ class RetrainWorker:
             self.settings.group_id,
         )
         decoder = RecordDecoder(self.codec, dead_letters, {self.topic: RETRAIN_REQUEST})
-        consumer.subscribe([self.topic])
+        consumer.subscribe([self.topic], on_assign=once_assigned(self.on_joined))
         try:
             while not self._stop.is_set():
                 msg = consumer.poll(self.settings.poll_timeout_s)

@@ -7,7 +7,13 @@ operator can override any property (``DRIFTLINE_KAFKA_*_OVERRIDES``) for all of 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from schemas.settings import ClientProperties, KafkaSettings
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer, TopicPartition
 
 
 def _common(settings: KafkaSettings) -> ClientProperties:
@@ -76,3 +82,25 @@ def consumer_config(
     conf.update(settings.consumer_overrides)
     conf.update(extra)
     return conf
+
+
+def once_assigned(
+    callback: Callable[[], None] | None,
+) -> Callable[[Consumer, list[TopicPartition]], None]:
+    """An ``on_assign`` hook for ``Consumer.subscribe`` that calls ``callback`` once, at the
+    first assignment: the moment a consumer has joined its group and really consumes.
+
+    A consumer's "ready" line is printed from here, not before ``subscribe``: the first join
+    takes about 3 s (the embedded broker holds it that long and describes the group as
+    state ``unknown`` meanwhile), and a launcher or ``driftline health`` that trusted an
+    earlier line saw a consumer that was not in its group yet.
+    """
+    done = False
+
+    def on_assign(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        nonlocal done
+        if not done and callback is not None:
+            done = True
+            callback()
+
+    return on_assign

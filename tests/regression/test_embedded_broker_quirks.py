@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from schemas.kafka_config import consumer_config, producer_config
+from schemas.kafka_config import consumer_config, once_assigned, producer_config
 from schemas.settings import KafkaSettings
 
 
@@ -102,3 +102,42 @@ def test_confluent_idempotent_producer_delivers(embedded_broker: str) -> None:
     assert producer.flush(20) == 0
     assert errors == [None] * 100
     assert _read_all(embedded_broker, topic, 0, 100) == [f"{i}".encode() for i in range(100)]
+
+
+def test_a_group_is_described_unknown_until_its_first_join_completes(
+    embedded_broker: str,
+) -> None:
+    """Why a consumer prints its "consuming" line at its first assignment
+    (``schemas.kafka_config.once_assigned``) and not at ``subscribe``: the broker holds a new
+    group's first join (about 3 s) and describes the group as ``unknown`` meanwhile, where
+    Apache Kafka says ``preparing_rebalancing``. Once joined it is ``stable`` with no member
+    list, and a group nobody ever joined is ``empty`` (Apache Kafka: ``dead``). The
+    subscription's number of topics makes no difference."""
+    topics = [_create(embedded_broker) for _ in range(3)]
+    group = f"q-{uuid.uuid4().hex}"
+    admin = AdminClient({"bootstrap.servers": embedded_broker})
+
+    def state() -> ConsumerGroupState:
+        description = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        assert description.members == []
+        found: ConsumerGroupState = description.state
+        return found
+
+    assert state() == ConsumerGroupState.EMPTY
+    joined: list[bool] = []
+    consumer = Consumer(consumer_config(_settings(embedded_broker), group))
+    consumer.subscribe(topics, on_assign=once_assigned(lambda: joined.append(True)))
+    before: set[ConsumerGroupState] = set()
+    deadline = time.monotonic() + 20
+    while not joined and time.monotonic() < deadline:
+        before.add(state())
+        consumer.poll(0.2)
+    try:
+        assert joined == [True]
+        # empty until the JoinGroup request arrives, then unknown until the assignment
+        assert ConsumerGroupState.UNKNOWN in before
+        assert before <= {ConsumerGroupState.EMPTY, ConsumerGroupState.UNKNOWN}
+        assert state() == ConsumerGroupState.STABLE
+        assert len(consumer.assignment()) == 3
+    finally:
+        consumer.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from schemas.kafka_config import admin_config, consumer_config, producer_config
+from schemas.kafka_config import admin_config, consumer_config, once_assigned, producer_config
 from schemas.settings import KafkaSettings
 
 
@@ -52,3 +52,14 @@ def test_sasl_credentials_reach_the_client_only() -> None:
     assert conf["sasl.password"] == "s3cret-value"
     assert conf["security.protocol"] == "SASL_SSL"
     assert "s3cret-value" not in str(settings.masked())
+
+
+def test_once_assigned_calls_back_at_the_first_assignment_only() -> None:
+    """A consumer's ready line is printed once, not again at every rebalance."""
+    calls: list[int] = []
+    hook = once_assigned(lambda: calls.append(1))
+    assert calls == []
+    hook(None, [])  # type: ignore[arg-type]  # the consumer is not used
+    hook(None, [])  # type: ignore[arg-type]
+    assert calls == [1]
+    once_assigned(None)(None, [])  # type: ignore[arg-type]  # no callback: nothing to do
