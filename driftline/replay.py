@@ -331,7 +331,8 @@ class TopicSender:
     """Publish each event as an InferenceEvent with the producer SDK.
 
     Accepted means Kafka acknowledged the record; a record the SDK refuses (validation)
-    or Kafka does not acknowledge is failed. The prediction is the event's probability
+    or Kafka does not acknowledge (an error, or no answer within ``flush_timeout_s`` after
+    the last send: a broker that is down) is failed. The prediction is the event's probability
     (label ``probability >= 0.5``, probabilities of both classes) when it has one.
     """
 
@@ -341,11 +342,13 @@ class TopicSender:
         model_name: str,
         model_version: str = "1",
         feedback: bool = False,
+        flush_timeout_s: float = 30.0,
     ) -> None:
         self.producer = producer
         self.model_name = model_name
         self.model_version = model_version
         self.feedback = feedback
+        self.flush_timeout_s = flush_timeout_s
 
     def run(
         self,
@@ -355,10 +358,15 @@ class TopicSender:
     ) -> ReplayCounts:
         counts = ReplayCounts()
         pacer = Pacer(bounds.rate)
+        settled = threading.Lock()  # a late acknowledgement must not count twice
+        unanswered: list[int] = []  # set once the flush gave up: the rest are failed
 
         def delivered(future: Future[Any]) -> None:
             error = future.exception()
-            counts.record(error is None, None if error is None else str(error))
+            with settled:
+                if unanswered:
+                    return
+                counts.record(error is None, None if error is None else str(error))
             if on_result is not None:
                 on_result(counts)
 
@@ -377,7 +385,17 @@ class TopicSender:
                     on_result(counts)
                 continue
             future.add_done_callback(delivered)
-        self.producer.flush(30.0)
+        self.producer.flush(self.flush_timeout_s)
+        with settled:  # what Kafka has not acknowledged by now was not delivered
+            unanswered.append(counts.sent - counts.accepted - counts.failed)
+            for _ in range(unanswered[0]):
+                counts.record(
+                    False,
+                    f"not acknowledged by Kafka within {self.flush_timeout_s:g} s "
+                    "(is the broker up?)",
+                )
+        if unanswered[0] and on_result is not None:
+            on_result(counts)
         return counts
 
     def _send(self, event: ReplayEvent) -> Future[Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,14 @@ from typer.testing import CliRunner
 
 from driftline.cli import app
 from driftline.exceptions import ReplayInputError
-from driftline.replay import Pacer, file_events, known_features, scenario_events
+from driftline.replay import (
+    Pacer,
+    ReplayBounds,
+    TopicSender,
+    file_events,
+    known_features,
+    scenario_events,
+)
 from driftline.scenarios import SCENARIOS, SUDDEN_COLUMNS, generate
 from driftline.validate import Validator
 from schemas.breast_cancer import DEFAULT_MODEL_NAME, feature_names, load_split
@@ -166,3 +174,28 @@ def test_online_features_retries_with_the_entity_key_the_view_joins_on() -> None
     assert (result.status, result.detail) == ("pass", "user_stats:n retrieved (1 refs known)")
     assert asked[-1] == {"entity_rows": [{"user_id": "driftline-validate"}],
                          "feature_refs": ["user_stats:n"]}  # fmt: skip
+
+
+class _SilentBroker:
+    """A producer whose records Kafka never acknowledges (the broker is down)."""
+
+    def __init__(self) -> None:
+        self.futures: list[Future[None]] = []
+
+    def send_inference(self, **_: object) -> Future[None]:
+        self.futures.append(Future())
+        return self.futures[-1]
+
+    def flush(self, timeout_s: float = 30.0) -> int:
+        return sum(not f.done() for f in self.futures)
+
+
+def test_topic_replay_counts_unacknowledged_records_as_failed() -> None:
+    broker = _SilentBroker()
+    events = scenario_events("no-drift", 3, seed=1)
+    sender = TopicSender(broker, DEFAULT_MODEL_NAME, flush_timeout_s=0.1)  # type: ignore[arg-type]
+    counts = sender.run(events, ReplayBounds())
+    assert (counts.sent, counts.accepted, counts.failed) == (3, 0, 3)
+    assert "not acknowledged by Kafka within 0.1 s" in counts.failures[0]
+    broker.futures[0].set_result(None)  # a late acknowledgement does not count twice
+    assert (counts.accepted, counts.failed) == (0, 3)
