@@ -10,8 +10,10 @@ from typing import Annotated
 
 import redis
 import typer
+from confluent_kafka import KafkaException
 from prometheus_client import start_http_server
 from rich.console import Console
+from rich.markup import escape
 
 from driftline.canary_watch import INTERRUPTED, NOTHING, CanaryWatcher
 from retrain.canary_controller import CanaryController, CanaryLoop
@@ -89,5 +91,8 @@ def watch(
         code = INTERRUPTED
     except redis.RedisError as exc:
         console.print(f"[red]cannot read the rollout state: {redact_credentials(str(exc))}[/]")
+        code = NOTHING
+    except KafkaException as exc:  # the broker does not answer: no decision can be read
+        console.print(f"[red]cannot read model.deployments: {escape(str(exc))}[/]")
         code = NOTHING
     raise typer.Exit(code)

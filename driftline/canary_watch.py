@@ -9,7 +9,7 @@ the evidence that decided it.
 The end offsets are taken *before* Redis is read, so a decision made between the two is
 still read from the topic. Exit codes: 0 promoted; 1 rolled back; 2 unknown model, or no
 canary in progress, or the canary vanished from Redis without a decision event (someone
-cleared it by hand); 3 ``--timeout`` passed; 130 Ctrl-C.
+cleared it by hand), or the broker or Redis does not answer; 3 ``--timeout`` passed; 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from driftline.tail import quiet_librdkafka
 from schemas.catalog import DEPLOYMENT_EVENT
 from schemas.codec import Codec
 from schemas.exceptions import DecodeError
@@ -80,9 +81,10 @@ class CanaryWatcher:
 
     def run(self) -> int:
         topic = MODEL_DEPLOYMENTS.prefixed(self.kafka.topic_prefix).name
-        consumer = Consumer(
-            consumer_config(self.kafka, "driftline-canary-watch", **{"enable.partition.eof": False})
+        config = consumer_config(
+            self.kafka, "driftline-canary-watch", **{"enable.partition.eof": False}
         )
+        consumer = Consumer({**config, "logger": quiet_librdkafka("canary-watch")})
         try:
             found = consumer.list_topics(topic, timeout=10).topics.get(topic)
             if found is None or found.error is not None or not found.partitions:

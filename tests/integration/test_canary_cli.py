@@ -230,3 +230,20 @@ def test_operator_commands_refuse_unknown_models_and_versions(
     # no canary in progress: watch says so and exits 2 at once
     idle = runner.invoke(app, ["canary", "watch", "--model", name], env=env)
     assert idle.exit_code == 2 and f"{name}: no canary in progress" in idle.output
+
+
+def test_watch_with_the_broker_down_says_so_and_exits_2(
+    kafka_settings: KafkaSettings, redis_url: str, cli_store: ModelStore
+) -> None:
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    train_and_register(cli_store, name)
+    down = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", topic_prefix="")
+    result = CliRunner().invoke(
+        app, ["canary", "watch", "--model", name, "--timeout", "5"],
+        env=_env(down, redis_url, cli_store),
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output  # not 1: that says "rolled back"
+    assert "cannot read model.deployments" in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), result.exception
