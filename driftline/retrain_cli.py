@@ -15,9 +15,11 @@ import signal
 from types import FrameType
 from typing import Annotated
 
+import redis
 import typer
 from prometheus_client import start_http_server
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -28,6 +30,7 @@ from retrain.worker import RetrainWorker, make_handler
 from schemas.codec import make_codec
 from schemas.exceptions import DriftlineError
 from schemas.model_registry import ModelStore
+from schemas.redaction import redact_credentials, redact_url
 from schemas.retrain_requests import retrain_request
 from schemas.settings import KafkaSettings, RedisSettings
 
@@ -60,6 +63,13 @@ def retrain(
             _retrain_here(model, urgent, reason)
     except DriftlineError as exc:
         console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    except redis.RedisError as exc:  # the model's lock and cooldown live there
+        where = redact_url(RedisSettings().url.get_secret_value())
+        console.print(
+            f"[red]cannot reach Redis at {escape(where)} (training lock and cooldown): "
+            f"{escape(redact_credentials(str(exc)))}[/]"
+        )
         raise typer.Exit(1) from None
 
 

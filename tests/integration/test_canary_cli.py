@@ -247,3 +247,20 @@ def test_watch_with_the_broker_down_says_so_and_exits_2(
     assert not isinstance(result.exception, Exception) or isinstance(
         result.exception, SystemExit
     ), result.exception
+
+
+def test_retrain_here_with_redis_down_names_it(
+    kafka_settings: KafkaSettings, cli_store: ModelStore
+) -> None:
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    train_and_register(cli_store, name)
+    down = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
+    result = CliRunner().invoke(
+        app, ["retrain", "--model", name, "--urgent"], env=_env(kafka_settings, down, cli_store)
+    )
+    assert result.exit_code == 1, result.output
+    assert "cannot reach Redis at redis://:***@127.0.0.1:" in " ".join(result.output.split())
+    assert "hunter2" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), result.exception
