@@ -14,11 +14,12 @@ from typing import Annotated
 import redis
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from schemas.canary_start import start_canary
 from schemas.exceptions import DriftlineError
 from schemas.model_registry import ModelStore
-from schemas.redaction import redact_credentials
+from schemas.redaction import redact_credentials, redact_url
 from schemas.rollout_state import RolloutStore
 from schemas.settings import KafkaSettings, RedisSettings
 
@@ -46,6 +47,16 @@ def deploy(
             console.print(f"[red]version {resolved} of {model!r} is already the champion[/]")
             raise typer.Exit(1)
         client = redis.Redis.from_url(RedisSettings().url.get_secret_value(), socket_timeout=5)
+        try:  # before the alias moves: Redis away must leave nothing half-done
+            client.ping()
+        except redis.RedisError as exc:
+            where = redact_url(RedisSettings().url.get_secret_value())
+            console.print(
+                f"[red]cannot reach Redis at {escape(where)} (rollout state): "
+                f"{escape(redact_credentials(str(exc)))}; nothing changed[/]",
+                highlight=False,
+            )
+            raise typer.Exit(1) from None
         event = start_canary(
             model, resolved, canary / 100.0, rollout=RolloutStore(client), store=store,
             kafka=KafkaSettings(), reason=f"driftline deploy --canary {canary:g}",

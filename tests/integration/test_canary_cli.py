@@ -264,3 +264,19 @@ def test_retrain_here_with_redis_down_names_it(
     assert not isinstance(result.exception, Exception) or isinstance(
         result.exception, SystemExit
     ), result.exception
+
+
+def test_deploy_with_redis_down_changes_nothing(
+    kafka_settings: KafkaSettings, cli_store: ModelStore
+) -> None:
+    name = _model_with_two_versions(cli_store)
+    down = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
+    result = CliRunner().invoke(
+        app, ["deploy", "--model", name, "--version", "2", "--canary", "10"],
+        env=_env(kafka_settings, down, cli_store),
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert "cannot reach Redis at redis://:***@127.0.0.1:" in said and "nothing changed" in said
+    assert "hunter2" not in result.output
+    assert cli_store.alias_version(name, "challenger") is None  # the alias did not move
