@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from schemas.canary_start import start_canary
-from schemas.exceptions import DriftlineError
+from schemas.exceptions import DeliveryError, DriftlineError
 from schemas.model_registry import ModelStore
 from schemas.redaction import redact_credentials, redact_url
 from schemas.rollout_state import RolloutStore
@@ -62,6 +62,15 @@ def deploy(
             kafka=KafkaSettings(), reason=f"driftline deploy --canary {canary:g}",
             champion_version=champion,
         )  # fmt: skip
+    except DeliveryError as exc:  # alias and rollout state are written: traffic goes to it
+        console.print(
+            f"[red]{model}: version {resolved} IS the canary at {canary:g} % (alias and "
+            f"rollout state written), but its DeploymentEvent was not recorded: "
+            f"{escape(redact_credentials(str(exc)))}. "
+            f"`driftline rollback --model {model} --confirm` ends it.[/]",
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
     except (DriftlineError, redis.RedisError) as exc:
         console.print(f"[red]{redact_credentials(str(exc))}[/]", highlight=False)
         raise typer.Exit(1) from None

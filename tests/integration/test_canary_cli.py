@@ -280,3 +280,24 @@ def test_deploy_with_redis_down_changes_nothing(
     assert "cannot reach Redis at redis://:***@127.0.0.1:" in said and "nothing changed" in said
     assert "hunter2" not in result.output
     assert cli_store.alias_version(name, "challenger") is None  # the alias did not move
+
+
+def test_deploy_with_kafka_down_says_the_canary_is_live_anyway(
+    redis_url: str, redis_client: redis.Redis, cli_store: ModelStore
+) -> None:
+    name = _model_with_two_versions(cli_store)
+    down = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", topic_prefix="")
+    env = {**_env(down, redis_url, cli_store),
+           "DRIFTLINE_KAFKA_PRODUCER_OVERRIDES": '{"message.timeout.ms": 2000}'}  # fmt: skip
+    try:
+        result = CliRunner().invoke(
+            app, ["deploy", "--model", name, "--version", "2", "--canary", "10"], env=env
+        )
+        assert result.exit_code == 1, result.output
+        said = " ".join(result.output.split())
+        assert "version 2 IS the canary at 10 %" in said, said
+        assert "DeploymentEvent was not recorded" in said
+        state = RolloutStore(redis_client).read(name)  # what the message says is true
+        assert state is not None and state.canary_version == "2" and state.active
+    finally:
+        RolloutStore(redis_client).write_canary(name, None, 0.0)
