@@ -1,4 +1,5 @@
-"""Pure helpers of the launcher: URL redaction, signal handling, Prometheus targets."""
+"""Pure helpers of the launcher: URL redaction, signal handling, Prometheus targets, the
+status table's order and port choice for children launched side by side."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from driftline.stack import Endpoint, StopRequested, _redact_url, scrape_targets
+from driftline.ports import free_port
+from driftline.stack import (
+    Endpoint,
+    LocalStack,
+    StopRequested,
+    _declared_position,
+    _redact_url,
+    scrape_targets,
+)
 from schemas.settings import RedisSettings
 
 
@@ -34,6 +43,24 @@ def test_prometheus_scrapes_http_endpoints_and_the_consumers_metrics_ports() -> 
     assert scrape_targets(endpoints) == {
         "serving": "127.0.0.1:8000", "retrain-worker": "127.0.0.1:19107",
     }  # fmt: skip
+
+
+def test_children_launched_together_never_get_the_same_port() -> None:
+    """Children of one phase choose ports before any has bound one: a preferred port that
+    is still free must not be handed out twice."""
+    stack = LocalStack()
+    preferred = free_port()
+    first, second = stack._port(preferred), stack._port(preferred)
+    assert first == preferred
+    assert second != first
+
+
+def test_status_table_lists_the_declared_order_not_the_finish_order() -> None:
+    finished = ["prometheus", "canary-controller", "serving", "alertmanager", "redis", "kafka"]
+    endpoints = sorted((Endpoint(n, "", "embedded") for n in finished), key=_declared_position)
+    assert [ep.name for ep in endpoints] == [
+        "kafka", "redis", "serving", "alertmanager", "canary-controller", "prometheus",
+    ]  # fmt: skip
 
 
 @pytest.fixture
