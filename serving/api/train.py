@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.breast_cancer import check_parameters
-from schemas.exceptions import DeliveryError
+from schemas.exceptions import DeliveryError, ModelNotFoundError
 from schemas.redaction import redact_credentials
 from schemas.retrain_requests import (
     TAG_MODEL,
@@ -50,7 +50,13 @@ class TrainIn(BaseModel):
 
     model_name: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
-        description="Registered model to retrain; a new name creates a new registered model.",
+        description="Registered model to retrain; an unknown name is a 404 unless "
+        "`create_model` is true.",
+    )
+    create_model: bool = Field(
+        default=False,
+        description="Register `model_name` as a new model when the registry does not hold "
+        "it (a typo must not start training a model nothing serves).",
     )
     reason: str | None = Field(default=None, max_length=500, description="Why; recorded.")
     urgent: bool = Field(
@@ -161,6 +167,17 @@ def _dataset_refusal(state: ServingState, dataset: str) -> JSONResponse | None:
 def _accept(state: ServingState, train_in: TrainIn) -> JSONResponse:
     from mlflow.exceptions import MlflowException
 
+    if not train_in.create_model:
+        try:
+            state.store.require_model(train_in.model_name)
+        except ModelNotFoundError as exc:
+            return _error(404, "unknown_model", str(exc), "model_name")
+        except MlflowException as exc:
+            return _error(
+                503,
+                "mlflow_unavailable",
+                f"could not read the registry: {redact_credentials(exc.message)}",
+            )
     key = f"manual-{uuid.uuid4()}"
     try:
         run_id = open_retrain_run(

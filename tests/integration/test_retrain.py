@@ -189,6 +189,10 @@ def test_models_train_refuses_client_mistakes_precisely(
             "/models/train", json={"model_name": "m", "colour": 1}, headers=ADMIN_HEADERS
         )
         assert extra.status_code == 422 and extra.json()["location"] == "body.colour"
+        typo = client.post("/models/train", json={"model_name": "m"}, headers=ADMIN_HEADERS)
+        assert typo.status_code == 404 and typo.json()["error"] == "unknown_model", typo.text
+        assert DEFAULT_MODEL_NAME in typo.json()["message"]  # names what the registry holds
+        assert "m" not in retrain_store.registered_models()  # and registers nothing
         missing = client.get(f"/models/train/{uuid.uuid4().hex}")
         assert missing.status_code == 404 and missing.json()["error"] == "unknown_run"
         assert client.get("/models/train/..%2Fx").status_code == 404
@@ -204,7 +208,9 @@ def test_models_train_is_503_when_kafka_is_away(retrain_store: ModelStore, tmp_p
     )  # fmt: skip
     with TestClient(create_app(config)) as client:
         answer = client.post(
-            "/models/train", json={"model_name": "away-model"}, headers=ADMIN_HEADERS
+            "/models/train",
+            json={"model_name": "away-model", "create_model": True},
+            headers=ADMIN_HEADERS,
         )
     assert answer.status_code == 503 and answer.json()["error"] == "kafka_unavailable"
     runs = retrain_store.activate().search_runs(
