@@ -118,6 +118,7 @@ compose-down: ## Stop the Docker Compose stack (volumes kept; add `-v` by hand t
 
 .PHONY: test-reliability
 
-# Fault tests that take minutes (processors SIGKILLed during a replay): docs/reliability.md.
+# Fault tests that take minutes (processors SIGKILLed during a replay, a 30 s broker outage
+# under load): docs/reliability.md.
 test-reliability: $(STAMP) ## Long fault tests (marker `reliability`), not part of `make test`
 	$(PYTEST) -m reliability
