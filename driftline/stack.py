@@ -72,7 +72,9 @@ from stream.settings import (
 RETRAIN_READY = "retrain worker: consuming"
 #: What ``driftline canary run`` prints once it consumes.
 CANARY_READY = "canary controller: consuming"
-#: Seconds serving gets to become healthy: imports and loading the champion from MLflow.
+#: Seconds serving, every processor and every consumer get to become healthy: imports
+#: (MLflow, scikit-learn) and loading the champion, with all of them starting side by side
+#: on a machine that may be busy.
 SERVING_STARTUP_S = 120.0
 #: The order ``endpoints`` are listed in, whatever order they became healthy in.
 ENDPOINT_ORDER = (
@@ -294,7 +296,9 @@ class LocalStack:
             health=lambda: _http_ok(url),
             env=env,
         )
-        self._launch(proc, Endpoint(name, url, "embedded"))
+        # Started side by side with the other Python processes: they share the CPU.
+        timeout_s = max(self.stack.startup_timeout_s, SERVING_STARTUP_S)
+        self._launch(proc, Endpoint(name, url, "embedded"), timeout_s)
 
     def _start_alertmanager(self) -> None:
         """Debian's Alertmanager with infra/alertmanager/alertmanager.yml, when installed."""
