@@ -503,6 +503,10 @@ def test_driftline_retrain_model_trains_here_with_the_workers_rules(
     monkeypatch.setenv("DRIFTLINE_REDIS_URL", redis_settings.url.get_secret_value())
     monkeypatch.setenv("MLFLOW_TRACKING_URI", retrain_store.tracking_uri)
     monkeypatch.setenv("DRIFTLINE_RETRAIN_WINDOW_S", "0")
+    typo = CliRunner().invoke(cli, ["retrain", "--model", name])
+    assert typo.exit_code == 1 and f"unknown model {name!r}" in typo.output  # registers nothing
+    # A fresh name (its own cooldown), registered first: the CLI retrains only known models.
+    retrain_store.activate().create_registered_model(name)
     first = CliRunner().invoke(cli, ["retrain", "--model", name, "--reason", "cli test"])
     assert first.exit_code == 0, first.output
     assert "challenger" in first.output
