@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -88,15 +88,22 @@ def produce(settings: KafkaSettings, topic: str, records: list[tuple[str, bytes]
 
 
 def read_scores(
-    settings: KafkaSettings, topic: str, want: int, timeout_s: float = 45.0
+    settings: KafkaSettings,
+    topic: str,
+    want: int,
+    timeout_s: float = 45.0,
+    done: Callable[[list[dict[str, Any]]], bool] | None = None,
 ) -> list[dict[str, Any]]:
-    """DriftScores on ``topic`` until ``want`` arrived (timeout bounds a broken run)."""
+    """DriftScores on ``topic`` until ``want`` arrived, or until ``done(got)`` when given
+    (a count is wrong where repeats are allowed: they would stop the read early); the
+    timeout bounds a broken run."""
+    finished = done or (lambda got: len(got) >= want)
     consumer = Consumer(consumer_config(settings, f"reader-{time.monotonic_ns()}"))
     consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
     got: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout_s
     try:
-        while len(got) < want and time.monotonic() < deadline:
+        while not finished(got) and time.monotonic() < deadline:
             for msg in consumer.consume(num_messages=500, timeout=0.2):
                 if msg.error() is None:
                     got.append(CODEC.decode(msg.value() or b"").value)
