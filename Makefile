@@ -32,8 +32,8 @@ install: $(STAMP) ## Create the virtualenv and install Driftline with its dev to
 up: $(STAMP) ## Start the local stack (broker, Redis) until Ctrl-C
 	@bash -mc '$(BIN)/driftline up'
 
-test: $(STAMP) lint typecheck ## Lint, type-check, then run unit, integration and regression tests
-	$(PYTEST) -m "(unit or integration or regression) and not reliability"
+test: $(STAMP) lint typecheck ## Lint, type-check, then run unit, integration, regression and demo tests
+	$(PYTEST) -m "(unit or integration or regression or demo) and not reliability"
 
 test-unit: $(STAMP) ## Unit tests only (no servers)
 	$(PYTEST) -m unit
@@ -90,8 +90,8 @@ setup: ## apt-get install redis-server, prometheus and prometheus-alertmanager (
 demo: $(STAMP) ## The whole loop live: traffic, drift, alert, retrain, MLflow run, canary, promotion
 	@bash -mc '$(BIN)/driftline demo'
 
-# Not part of `make test`: it starts the whole stack twice and runs the loop (about 3-5
-# minutes on a shared 2-core machine; docs/demo.md).
+# Also part of `make test` (the README's run command must not rot): it starts the whole
+# stack twice and runs the loop (about 2 minutes on a 2-core machine; docs/demo.md).
 test-demo: $(STAMP) ## The make-demo tests: the loop completes non-interactively; Ctrl-C stops it cleanly
 	$(PYTEST) -m demo
 

@@ -25,7 +25,8 @@ from driftline.ports import LOOPBACK, free_port
 from schemas.settings import KafkaSettings
 from tests.docker_engine import docker_engine_available
 
-#: ``demo`` runs ``make demo`` end to end (minutes): ``make test-demo``, not ``make test``.
+#: ``demo`` runs ``make demo`` end to end (~2 minutes): ``make test-demo`` alone, and
+#: ``make test`` with the others.
 KINDS = ("unit", "integration", "regression", "demo")
 BROKER_CHOICES = ("embedded", "testcontainers", "external")
 
