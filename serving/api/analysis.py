@@ -43,8 +43,9 @@ def _error(status: int, code: str, message: str, **extra: object) -> JSONRespons
     return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
 
 
-def _current(state: ServingState, model: str) -> CanaryAnalysis | JSONResponse:
-    """The analysis to answer for ``model``, or the error answer (404/503)."""
+def _client(state: ServingState, model: str, kind: str) -> redis.Redis | JSONResponse:
+    """The Redis client to read ``model``'s analysis from, or the answer refusing it:
+    404 for a model not served here, 503 without Redis."""
     known = [state.settings.model_name]
     if model not in known:
         return _error(
@@ -52,10 +53,20 @@ def _current(state: ServingState, model: str) -> CanaryAnalysis | JSONResponse:
             known_models=known,
         )  # fmt: skip
     if state.rollout_store is None:
-        return _error(503, "redis_unavailable", "canary analysis needs Redis (DRIFTLINE_REDIS_URL)")
+        return _error(
+            503, "redis_unavailable", f"{kind} analysis needs Redis (DRIFTLINE_REDIS_URL)"
+        )
+    return state.rollout_store.client
+
+
+def _current(state: ServingState, model: str) -> CanaryAnalysis | JSONResponse:
+    """The analysis to answer for ``model``, or the error answer (404/503)."""
+    client = _client(state, model, "canary")
+    if isinstance(client, JSONResponse):
+        return client
     try:
-        rollout = RolloutStore(state.rollout_store.client).read(model)
-        stored = CanaryAnalysisStore(state.rollout_store.client).read(model)
+        rollout = RolloutStore(client).read(model)
+        stored = CanaryAnalysisStore(client).read(model)
     except redis.RedisError as exc:
         return _error(503, "redis_unavailable", f"could not read the canary analysis: {exc}")
     active = rollout is not None and rollout.active
@@ -107,17 +118,12 @@ async def canary_gate(
 
 def _shadow_current(state: ServingState, model: str) -> ShadowAnalysis | JSONResponse:
     """The shadow analysis to answer for ``model``, or the error answer (404/503)."""
-    known = [state.settings.model_name]
-    if model not in known:
-        return _error(
-            404, "unknown_model", f"model {model!r} is not served here; known models: {known}",
-            known_models=known,
-        )  # fmt: skip
-    if state.rollout_store is None:
-        return _error(503, "redis_unavailable", "shadow analysis needs Redis (DRIFTLINE_REDIS_URL)")
+    client = _client(state, model, "shadow")
+    if isinstance(client, JSONResponse):
+        return client
     try:
-        rollout = RolloutStore(state.rollout_store.client).read(model)
-        stored = ShadowAnalysisStore(state.rollout_store.client).read(model)
+        rollout = RolloutStore(client).read(model)
+        stored = ShadowAnalysisStore(client).read(model)
     except redis.RedisError as exc:
         return _error(503, "redis_unavailable", f"could not read the shadow analysis: {exc}")
     live = rollout.shadow_version if rollout is not None else None
