@@ -5,9 +5,12 @@ Until labels arrive a window's accuracy is **estimated** from the model's probab
 of the predicted class, ``max(p, 1 - p)`` for a binary model given the positive class's
 probability ``p``, the largest probability for a multi-class one. For a calibrated model
 that is the expected accuracy. Joined FeedbackEvents (:mod:`stream.feedback_join`) add
-the **realised** accuracy and error rate. Everything is a count or a sum, so two
-partial states merge exactly (:meth:`WindowPerformance.merge`: what a sliding window
-built from tumbling ones needs).
+the **realised** accuracy and error rate. Everything is an integer count or an integer
+(fixed-point) sum, so two partial states merge exactly and associatively
+(:meth:`WindowPerformance.merge`: what a sliding window built from tumbling ones, and
+the merge step of the partitioned drift processor, need): the estimated accuracy of a
+window is bit-for-bit the same however its events were cut into batches, partitions and
+instances.
 """
 
 from __future__ import annotations
@@ -23,13 +26,28 @@ from schemas.inference_batch import VARIANTS
 FloatArray = npt.NDArray[np.float64]
 CodeArray = npt.NDArray[np.int8]
 
+#: Fixed-point scale of :attr:`VariantTally.confidence_sum`: each confidence (in [0, 1])
+#: is stored as ``round(confidence * 2**32)``. Resolution 2.3e-10 per prediction (far
+#: below anything an accuracy estimate can mean); an int64 holds 2**31 predictions of
+#: one variant in one window before it could overflow (Python ints never do; the wire
+#: format, ``schemas/avro/drift_partial.avsc``, carries a long).
+CONFIDENCE_SCALE_BITS = 32
+CONFIDENCE_SCALE = 1 << CONFIDENCE_SCALE_BITS
+
 
 @dataclass(slots=True)
 class VariantTally:
-    """Counts and sums of one variant in one window."""
+    """Counts and sums of one variant in one window.
+
+    ``confidence_sum`` is a fixed-point integer (confidences times
+    :data:`CONFIDENCE_SCALE`, each rounded on its own), not a float: float addition is
+    not associative, so a float sum of the same predictions differs in its last bits
+    with the batches and partitions they came in, and so would the estimated accuracy
+    of a window merged from partials. Integer sums are exact in any order.
+    """
 
     predictions: int = 0
-    confidence_sum: float = 0.0
+    confidence_sum: int = 0
     confidence_count: int = 0
     labelled: int = 0
     correct: int = 0
@@ -44,8 +62,14 @@ class VariantTally:
 
     @property
     def estimated_accuracy(self) -> float | None:
-        """Mean confidence of the predictions that had probabilities (None: none had)."""
-        return self.confidence_sum / self.confidence_count if self.confidence_count else None
+        """Mean confidence of the predictions that had probabilities (None: none had).
+
+        One correctly rounded division of two integers (Python's int / int), so equal
+        tallies give the bit-identical float.
+        """
+        if not self.confidence_count:
+            return None
+        return self.confidence_sum / (self.confidence_count << CONFIDENCE_SCALE_BITS)
 
     @property
     def accuracy(self) -> float | None:
@@ -77,7 +101,7 @@ class WindowPerformance:
             if confidence is not None and present is not None:
                 mine = present & (variant == code)
                 tally.confidence_count += int(mine.sum())
-                tally.confidence_sum += float(confidence[mine].sum())
+                tally.confidence_sum += fixed_point_sum(confidence[mine])
 
     def add_label(self, variant: str, correct: bool) -> None:
         """Count one joined label."""
@@ -120,6 +144,18 @@ class WindowPerformance:
 
 def _variant_order(name: str) -> tuple[int, str]:
     return (VARIANTS.index(name) if name in VARIANTS else len(VARIANTS), name)
+
+
+def fixed_point_sum(confidence: FloatArray) -> int:
+    """Sum of ``confidence`` values (no NaN) in units of ``1 / CONFIDENCE_SCALE``.
+
+    Each value is scaled (exact: a power of two) and rounded half to even on its own
+    before the integer sum, so the result does not depend on how values are grouped.
+    Values are clipped to [0, 1] first: a confidence is a probability, and a producer
+    sending a probability of 1e300 must not overflow the window's sum.
+    """
+    scaled = np.rint(np.clip(confidence, 0.0, 1.0) * CONFIDENCE_SCALE).astype(np.int64)
+    return int(scaled.sum(dtype=np.int64))
 
 
 def confidence(matrix: FloatArray) -> FloatArray:
