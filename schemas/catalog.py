@@ -33,6 +33,7 @@ ALERT: Final = "Alert"
 RETRAIN_REQUEST: Final = "RetrainRequest"
 DEPLOYMENT_EVENT: Final = "DeploymentEvent"
 SHADOW_COMPARISON: Final = "ShadowComparison"
+DRIFT_PARTIAL: Final = "DriftPartial"
 
 RECORD_TYPES: Final = (
     INFERENCE_EVENT,
@@ -43,6 +44,7 @@ RECORD_TYPES: Final = (
     RETRAIN_REQUEST,
     DEPLOYMENT_EVENT,
     SHADOW_COMPARISON,
+    DRIFT_PARTIAL,
 )
 
 #: Which record each topic carries (names without prefix). The dead-letter topic carries
@@ -56,6 +58,7 @@ TOPIC_RECORDS: Final[dict[str, str]] = {
     topics.RETRAIN_REQUESTS.name: RETRAIN_REQUEST,
     topics.MODEL_DEPLOYMENTS.name: DEPLOYMENT_EVENT,
     topics.SHADOW_COMPARISONS.name: SHADOW_COMPARISON,
+    topics.DRIFT_PARTIALS.name: DRIFT_PARTIAL,
 }
 
 _HISTORY_NAME = re.compile(r"^(?P<stem>[a-z_]+)\.v(?P<version>\d+)\.avsc$")

@@ -78,6 +78,13 @@ SHADOW_COMPARISONS = TopicSpec(
     "One ShadowComparison per model and closed window: shadow vs served answers, joined by "
     "request id.",
 )  # fmt: skip
+DRIFT_PARTIALS = TopicSpec(
+    "drift.partials", 3, DAY_MS, "delete",
+    "model name (window partials); progress records are produced to every partition",
+    "DriftPartials of the partitioned drift processor (issue 6): per input partition, a window "
+    "partial when its watermark closes a window, and its watermark now and then; the merge "
+    "step sums the partials of a window once every partition has passed its end.",
+)  # fmt: skip
 DEAD_LETTERS = TopicSpec(
     "driftline.dead-letters", 1, 30 * DAY_MS, "delete", "source topic",
     "Records that could not be decoded or validated, original bytes plus reason headers.",
@@ -93,6 +100,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     RETRAIN_REQUESTS,
     MODEL_DEPLOYMENTS,
     SHADOW_COMPARISONS,
+    DRIFT_PARTIALS,
     DEAD_LETTERS,
 )
 

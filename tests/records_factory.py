@@ -207,4 +207,57 @@ def samples() -> dict[str, dict[str, Any]]:
             "unmatched_shadow_count": 0,
             "join_window_ms": 30_000,
         },
+        "DriftPartial": {
+            "kind": "window",
+            "source_topic": "inference.events",
+            "source_partition": 2,
+            "progress": None,
+            "window": {
+                "model_name": "fraud-detector",
+                "model_version": "7",
+                "window_kind": "tumbling",
+                "window_start": 1_764_000_000_000,
+                "window_end": 1_764_000_060_000,
+                "late_event_count": 1,
+                "ranges": [{"first_offset": 100, "last_offset": 104}],
+                "change_points": [
+                    {
+                        "detector": "adwin_error",
+                        "feature": "error",
+                        "drift_detected": False,
+                        "change_points": 0,
+                        "last_change_ms": None,
+                        "statistic": 0.1,
+                    }
+                ],
+                "performance": [
+                    {
+                        "variant": "champion",
+                        "prediction_count": 5,
+                        "confidence_sum": 4 * 2**32,
+                        "confidence_count": 5,
+                        "labelled_count": 2,
+                        "correct_count": 2,
+                    }
+                ],
+                "sketch": {
+                    "reference_id": "ref-0123456789abcdef",
+                    "event_count": 5,
+                    "numeric": {
+                        "features": 2,
+                        "width": 3,
+                        "counts": [1, 3, 0, 0, 0, 0],
+                        "missing": [1, 5],
+                        "n": [4, 0],
+                        "mean": [31.5, 0.0],
+                        "m2": [9.0, 0.0],
+                        "min": [28.0, None],
+                        "max": [35.0, None],
+                    },
+                    "categorical": {"sizes": [3], "counts": [2, 2, 1], "missing": [0]},
+                    "prediction": None,
+                    "probability": None,
+                },
+            },
+        },
     }
