@@ -168,6 +168,8 @@ def record_to_partial(
     source = _source(record)
     if source is None:
         raise PartialValueError("not a DriftPartial record: no source topic and partition")
+    if source[1] < 0:
+        raise PartialValueError(f"negative partition {source[1]}", source=source)
     try:
         kind = record["kind"]
         if kind == PROGRESS:
@@ -244,7 +246,7 @@ class _Reader:
         if kind not in (TUMBLING, SLIDING):
             raise self.error(PartialValueError, f"unknown window kind {kind!r}")
         if end <= start:
-            raise self.error(PartialValueError, "window ends before it starts")
+            raise self.error(PartialValueError, "window end is not after its start")
         late = int(self.window["late_event_count"])
         self.nonnegative(np.array([late]), "late_event_count")
         ranges = [(int(r["first_offset"]), int(r["last_offset"])) for r in self.window["ranges"]]

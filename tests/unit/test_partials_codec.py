@@ -372,7 +372,7 @@ def _window_kind_without_window(r: dict[str, Any]) -> None:
         (_more_seen_than_events, "do not fit 49 events"),
         (_min_of_an_empty_column, "probability.min is null where n > 0 or set where n = 0"),
         (_confidence_above_one, "impossible tally"),
-        (_sliding_backwards, "window ends before it starts"),
+        (_sliding_backwards, "window end is not after its start"),
         (_window_kind_without_window, "kind 'window' without its window part"),
     ],
 )
