@@ -21,6 +21,11 @@ Rules (per model; every event of a model is on one partition, in order):
   replay rebuilds them (judging each replayed event as it was judged the first time,
   from the checkpoint's seeds) without emitting them again.
 
+With ``watermark="partition"`` (the drift processor's partitioned mode, where one
+model's events are spread over many partitions) the watermark is the partition's: the
+newest event time of *any* model on the partition, minus the lateness. Every other
+rule is the same with "the model's watermark" read as "the partition's".
+
 Every rule is decided event by event in partition order (vectorised per batch with a
 running maximum), so the result does not depend on how the stream was cut into batches
 or spread over instances. ``tests/unit/test_drift_windows.py`` checks that.
@@ -30,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +48,9 @@ BoolArray = npt.NDArray[np.bool_]
 S = TypeVar("S")
 _SEP = "\x1f"
 _NO_TIME = np.iinfo(np.int64).min // 2
+#: The one watermark key of a partition whose watermark is shared by every model.
+PARTITION_CLOCK = "\x1fpartition"
+WatermarkScope = Literal["model", "partition"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -128,6 +136,8 @@ class PartitionWindows(Generic[S]):
         processed already; events among them are judged as they were then (from the
         checkpoint's seeds), and those of closed windows are skipped unless a sliding
         window still needs their window, which is then rebuilt (not emitted).
+    :param watermark: ``model`` (each model its own watermark) or ``partition`` (one
+        watermark for every model of the partition).
     """
 
     def __init__(
@@ -136,12 +146,16 @@ class PartitionWindows(Generic[S]):
         lateness_ms: int,
         new_state: Callable[[WindowKey], S],
         checkpoint: Checkpoint | None = None,
+        watermark: WatermarkScope = "model",
     ) -> None:
         if lateness_ms < 0:
             raise ValueError(f"lateness_ms must be >= 0, got {lateness_ms}")
         self.plan = plan if isinstance(plan, WindowPlan) else WindowPlan.tumbling_only(plan)
         self.lateness_ms = lateness_ms
         self.new_state = new_state
+        self.shared_clock = watermark == "partition"
+        #: Models seen (their watermark is the partition's when the clock is shared).
+        self.models: set[str] = set()
         self.open: dict[WindowKey, OpenWindow[S]] = {}
         #: Closed windows sliding windows may still need, per (model, version), by start.
         self.kept: dict[tuple[str, str], list[OpenWindow[S]]] = {}
@@ -186,8 +200,27 @@ class PartitionWindows(Generic[S]):
 
     def watermark(self, model: str) -> int | None:
         """The model's watermark (ms), None before its first event."""
-        newest = self.max_time.get(model)
+        newest = self.max_time.get(self.clock(model))
         return None if newest is None else newest - self.lateness_ms
+
+    def clock(self, model: str) -> str:
+        """The key of the watermark ``model`` follows (its own name, or the partition's)."""
+        return PARTITION_CLOCK if self.shared_clock else model
+
+    def watermarks(self) -> dict[str, int]:
+        """Watermark (ms) of every model seen so far that has one."""
+        out: dict[str, int] = {}
+        for model in self.models if self.shared_clock else self.max_time:
+            mark = self.watermark(model)
+            if mark is not None:
+                out[model] = mark
+        return out
+
+    def partition_watermark(self) -> int | None:
+        """The shared watermark (the smallest model's when each has its own); None
+        before any event."""
+        marks = [t - self.lateness_ms for t in self.max_time.values()]
+        return min(marks) if marks else None
 
     def ingest(
         self,
@@ -239,6 +272,7 @@ class PartitionWindows(Generic[S]):
         model_of_pair = np.array([model_index.setdefault(m, len(model_index)) for m in pair_model])
         model_codes = model_of_pair[pair_codes]
         names = list(model_index)
+        self.models.update(names)
         sizes = np.array([self.plan.sizes(m).tumbling_ms for m in names], dtype=np.int64)
         row_sizes = sizes[model_codes]
         starts = times - np.mod(times, row_sizes)
@@ -261,7 +295,7 @@ class PartitionWindows(Generic[S]):
         """Rows whose window had closed at the checkpoint and no sliding window needs."""
         out = np.zeros(len(starts), dtype=bool)
         for code, model in enumerate(names):
-            mark = self.replay_marks.get(model)
+            mark = self.replay_marks.get(self.clock(model))
             if mark is None:
                 continue
             sizes = self.plan.sizes(model)
@@ -274,12 +308,19 @@ class PartitionWindows(Generic[S]):
         return out
 
     def _closed_at_checkpoint(self, key: WindowKey) -> bool:
-        mark = self.replay_marks.get(key.model)
+        mark = self.replay_marks.get(self.clock(key.model))
         size = self.plan.sizes(key.model).tumbling_ms
         return mark is not None and key.start_ms + size <= mark - self.lateness_ms
 
     def _running_max(self, model_codes: IntArray, names: list[str], times: IntArray) -> IntArray:
-        """Newest event time of the row's model *before* the row (exclusive running max)."""
+        """Newest event time of the row's model (or partition, when the clock is shared)
+        *before* the row (exclusive running max)."""
+        if self.shared_clock:
+            seed = self.max_time.get(PARTITION_CLOCK, _NO_TIME)
+            running = np.maximum.accumulate(np.concatenate(([seed], times)))
+            self.max_time[PARTITION_CLOCK] = int(running[-1])
+            shared: IntArray = running[:-1]
+            return shared
         before = np.empty_like(times)
         for code, model in enumerate(names):
             rows = np.flatnonzero(model_codes == code)
@@ -353,7 +394,7 @@ class PartitionWindows(Generic[S]):
             w
             for key, w in self.open.items()
             if key.start_ms + self.plan.sizes(key.model).tumbling_ms
-            <= self.max_time[key.model] - self.lateness_ms
+            <= self.max_time[self.clock(key.model)] - self.lateness_ms
         ]
         ready.sort(key=lambda w: w.key)
         closed: list[ClosedWindow[S]] = []
@@ -394,8 +435,9 @@ class PartitionWindows(Generic[S]):
         due: list[SlidingWindow[S]] = []
         for (model, version), kept in self.kept.items():
             sizes = self.plan.sizes(model)
-            mark = self.max_time[model] - self.lateness_ms
-            done = self.sliding_done.get(model)
+            clock = self.clock(model)
+            mark = self.max_time[clock] - self.lateness_ms
+            done = self.sliding_done.get(clock)
             if done is not None and mark - mark % sizes.slide_ms <= done:
                 continue  # no end on the slide passed since the last call (most steps)
             ends: set[int] = set()
@@ -404,11 +446,11 @@ class PartitionWindows(Generic[S]):
                 ends.update(range(first, w.key.start_ms + sizes.sliding_ms + 1, sizes.slide_ms))
             for end in sorted(e for e in ends if e <= mark and (done is None or e > done)):
                 start = end - sizes.sliding_ms
-                if start >= self.sliding_from.get(model, start):
+                if start >= self.sliding_from.get(clock, start):
                     late = late_at.get((model, version, end), 0)
                     due.append(self._sliding(WindowKey(start, model, version), end, kept, late))
         for model, newest in self.max_time.items():  # never back: a replay starts lower
-            if self.plan.sizes(model).sliding_ms:
+            if self.shared_clock or self.plan.sizes(model).sliding_ms:
                 mark = newest - self.lateness_ms
                 self.sliding_done[model] = max(mark, self.sliding_done.get(model, mark))
         due.sort(key=lambda s: (s.end_ms, s.key))
@@ -435,7 +477,7 @@ class PartitionWindows(Generic[S]):
         """Drop kept windows older than any future sliding window can reach."""
         for pair in list(self.kept):
             sizes = self.plan.sizes(pair[0])
-            frontier = sizes.frontier(self.max_time[pair[0]] - self.lateness_ms)
+            frontier = sizes.frontier(self.max_time[self.clock(pair[0])] - self.lateness_ms)
             still = [w for w in self.kept[pair] if w.key.start_ms >= frontier]
             if still:
                 self.kept[pair] = still
@@ -460,7 +502,7 @@ class PartitionWindows(Generic[S]):
             for (model, _), ws in self.kept.items()
             for w in ws
             if w.key.start_ms
-            >= self.plan.sizes(model).frontier(self.max_time[model] - self.lateness_ms)
+            >= self.plan.sizes(model).frontier(self.max_time[self.clock(model)] - self.lateness_ms)
         ]
         return [*self.open.values(), *kept]
 
@@ -482,8 +524,9 @@ class PartitionWindows(Generic[S]):
         }
         oldest: dict[str, OpenWindow[S]] = {}
         for w in self._needed():
-            if w.key.model not in oldest or w.first_offset < oldest[w.key.model].first_offset:
-                oldest[w.key.model] = w
+            clock = self.clock(w.key.model)
+            if clock not in oldest or w.first_offset < oldest[clock].first_offset:
+                oldest[clock] = w
         seeds: dict[str, int | None] = {
             model: None if w.seed == _NO_TIME else w.seed for model, w in oldest.items()
         }
