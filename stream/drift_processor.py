@@ -20,7 +20,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,40 +27,61 @@ import numpy.typing as npt
 from schemas.inference_batch import PREDICTION_DOUBLE, PREDICTION_LABEL, InferenceBatch
 from stream import drift_metrics as m
 from stream.detectors import ChangePointReport, OnlineDetectors
+from stream.drift_output import (
+    LINEAGE_HEADER,
+    NATURAL_KEY_HEADER,
+    SLIDING,
+    TUMBLING,
+    DriftOutput,
+    OffsetRange,
+    decision_rule,
+    drift_output,
+)
 from stream.feedback_join import FeedbackJoin, Joined, Label
 from stream.performance import WindowPerformance, confidence
 from stream.profiles import ProfileSource
 from stream.runtime.checkpoint import Checkpoint
 from stream.runtime.window_plan import WindowPlan
-from stream.runtime.windows import ClosedWindow, PartitionWindows, SlidingWindow, WindowKey
-from stream.stats import Calibration, DecisionRule, ReferenceProfile, WindowSketch, score_window
-from stream.stats.detect import default_rule
+from stream.runtime.windows import PartitionWindows, WindowKey
+from stream.stats import DecisionRule, ReferenceProfile, WindowSketch
 
 log = logging.getLogger(__name__)
 
 IntArray = npt.NDArray[np.int64]
-LINEAGE_HEADER = "driftline.lineage"
-NATURAL_KEY_HEADER = "driftline.natural-key"
-#: ``window_kind`` of the DriftScores this processor emits.
-TUMBLING, SLIDING = "tumbling", "sliding"
-WINDOW_KIND = TUMBLING
+__all__ = [
+    "LINEAGE_HEADER",
+    "NATURAL_KEY_HEADER",
+    "SLIDING",
+    "TUMBLING",
+    "ClosedShare",
+    "DriftOutput",
+    "DriftProcessor",
+]
+#: Source of a window: (input topic, partition).
+Source = tuple[str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class DriftOutput:
-    """A DriftScore ready to produce: key, record value, headers (lineage)."""
+@dataclass(slots=True)
+class ClosedShare:
+    """A window one partition closed: what a DriftScore (keyed inputs) or a partial
+    (partitioned mode, :mod:`stream.partitioned`) is made of."""
 
-    key: str
-    value: dict[str, Any]
-    headers: list[tuple[str, str | bytes | None]]
-    #: Online detectors' state at this close (not in the Avro record: logged, metrics).
-    change_points: ChangePointReport | None = None
+    key: WindowKey
+    end_ms: int
+    kind: str
+    source: Source
+    sketch: WindowSketch
+    performance: WindowPerformance
+    late_event_count: int
+    #: Offset ranges (first, last) on the source partition, oldest first.
+    ranges: list[tuple[int, int]]
+    #: The source partition's detectors at this close (tumbling windows only).
+    report: ChangePointReport | None = None
 
-    @property
-    def natural_key(self) -> tuple[str, str, str, int]:
-        """(model, version, window kind, window start): what a consumer de-duplicates on."""
-        v = self.value
-        return (v["model_name"], v["model_version"], v["window_kind"], v["window_start"])
+    def lineage(self) -> list[OffsetRange]:
+        """The ranges as DriftScore lineage."""
+        topic, partition = self.source
+        return [OffsetRange(topic, partition, first, last) for first, last in self.ranges]
 
 
 class DriftProcessor:
@@ -79,6 +99,9 @@ class DriftProcessor:
         detectors (:mod:`stream.detectors`); 0 turns them off.
     :param join: joins FeedbackEvents (:meth:`feedback`) to the predictions counted
         here, for realised accuracy and the ADWIN error detector; None: no join.
+    :param partitioned: one model's events are spread over many partitions: each
+        partition has one watermark for all its models, and online detectors run per
+        partition (:mod:`stream.partitioned` turns the closed shares into partials).
     """
 
     def __init__(
@@ -92,8 +115,10 @@ class DriftProcessor:
         detector_block_size: int = 500,
         join: FeedbackJoin | None = None,
         plan: WindowPlan | None = None,
+        partitioned: bool = False,
     ) -> None:
         self.profiles = profiles
+        self.partitioned = partitioned
         self.window_ms = window_ms
         self.plan = plan or WindowPlan.tumbling_only(window_ms)
         self.lateness_ms = lateness_ms
@@ -105,16 +130,24 @@ class DriftProcessor:
         #: ... and of closed windows kept for sliding windows.
         self.kept_performance: dict[tuple[str, int], dict[WindowKey, WindowPerformance]] = {}
         self.detector_block_size = detector_block_size
-        #: Online change-point detectors per (model, version) (0 block size: none).
-        self.detectors: dict[tuple[str, str], OnlineDetectors] = {}
+        #: Online change-point detectors per (model, version), and per source partition
+        #: too when partitioned (0 block size: none).
+        self.detectors: dict[tuple[str, str] | tuple[str, str, str, int], OnlineDetectors] = {}
         self.join = join
 
     # -- partitions -------------------------------------------------------------------
 
     def assign(self, topic: str, partition: int, checkpoint: Checkpoint | None) -> None:
         """Start (or restart from ``checkpoint``) a partition's windows."""
-        self.partitions[(topic, partition)] = PartitionWindows(
-            self.plan, self.lateness_ms, self._new_sketch, checkpoint
+        self.partitions[(topic, partition)] = self._windows(checkpoint)
+
+    def _windows(self, checkpoint: Checkpoint | None = None) -> PartitionWindows[WindowSketch]:
+        return PartitionWindows(
+            self.plan,
+            self.lateness_ms,
+            self._new_sketch,
+            checkpoint,
+            watermark="partition" if self.partitioned else "model",
         )
 
     def revoke(self, topic: str, partition: int) -> None:
@@ -124,6 +157,9 @@ class DriftProcessor:
         self.kept_performance.pop((topic, partition), None)
         if self.join is not None:  # its models are counted elsewhere now
             self.join.drop_source((topic, partition))
+        if self.partitioned:  # its detectors restart with whoever gets it
+            for key in [k for k in self.detectors if k[2:] == (topic, partition)]:
+                del self.detectors[key]
 
     def checkpoint(self, topic: str, partition: int) -> Checkpoint | None:
         """What to commit for the partition (None before its first event)."""
@@ -146,8 +182,7 @@ class DriftProcessor:
         """
         windows = self.partitions.get((topic, partition))
         if windows is None:
-            windows = PartitionWindows(self.plan, self.lateness_ms, self._new_sketch)
-            self.partitions[(topic, partition)] = windows
+            windows = self.partitions[(topic, partition)] = self._windows()
         if len(batch):
             pairs, codes = _pair_codes(batch)
             known = self._known_rows(pairs, codes)
@@ -161,7 +196,9 @@ class DriftProcessor:
                 performance = self.performance.setdefault((topic, partition), {})
                 for window, members in ingested.groups:
                     rows = known[members]
-                    confidence = self._update(window.key, window.state, batch, rows)
+                    confidence = self._update(
+                        (topic, partition), window.key, window.state, batch, rows
+                    )
                     tally = performance.get(window.key)
                     if tally is None:
                         tally = performance[window.key] = WindowPerformance()
@@ -213,7 +250,7 @@ class DriftProcessor:
         """Count joined predictions: window tallies, metrics, the ADWIN error stream."""
         if not joined:
             return
-        errors: dict[tuple[str, str], list[tuple[bool, int]]] = {}
+        errors: dict[tuple[str, str, Source], list[tuple[bool, int]]] = {}
         outcomes: dict[tuple[str, str, str, str], int] = {}
         late: dict[tuple[str, str], int] = {}
         for pair in joined:
@@ -231,15 +268,19 @@ class DriftProcessor:
                 tally.add_label(variant, correct)
             else:
                 late[(model, version)] = late.get((model, version), 0) + 1
-            errors.setdefault((model, version), []).append((not correct, prediction.event_time))
+            errors.setdefault((model, version, prediction.source), []).append(
+                (not correct, prediction.event_time)
+            )
         for outcome, n in outcomes.items():
             m.LABELLED_PREDICTIONS.labels(*outcome).inc(n)
         for model_version, n in late.items():
             m.LATE_LABELS.labels(*model_version).inc(n)
-        for (model, version), items in errors.items():
+        for (model, version, source), items in errors.items():
             profile = self.profiles.get(model, version)
             detectors = (
-                None if profile is None else self._detectors(WindowKey(0, model, version), profile)
+                None
+                if profile is None
+                else self._detectors(source, WindowKey(0, model, version), profile)
             )
             if detectors is not None:
                 wrong, times = zip(*items, strict=True)
@@ -249,10 +290,7 @@ class DriftProcessor:
         """Let the join drop what its window passed; publish its counts."""
         watermarks: dict[str, int] = {}
         for windows in self.partitions.values():
-            for model in windows.max_time:
-                mark = windows.watermark(model)
-                if mark is not None:
-                    watermarks[model] = mark
+            watermarks.update(windows.watermarks())
         join.expire(watermarks)
         counts = join.take_counts()
         for model, n in counts.joined.items():
@@ -277,7 +315,12 @@ class DriftProcessor:
         return np.flatnonzero(known[codes]).astype(np.int64)
 
     def _update(
-        self, key: WindowKey, sketch: WindowSketch, batch: InferenceBatch, rows: IntArray
+        self,
+        source: Source,
+        key: WindowKey,
+        sketch: WindowSketch,
+        batch: InferenceBatch,
+        rows: IntArray,
     ) -> npt.NDArray[np.float64] | None:
         """Count ``rows`` into the sketch and the detectors; return each row's confidence
         (probability of the predicted class, NaN: none), None when no row has one."""
@@ -304,38 +347,99 @@ class DriftProcessor:
             probability=probability,
         )
         m.EVENTS.labels(key.model, key.version).inc(len(rows))
-        detectors = self._detectors(key, profile)
+        detectors = self._detectors(source, key, profile)
         if detectors is not None:
             detectors.update(numeric, batch.event_time[rows], probability)
         return None if matrix is None else confidence(matrix)
 
-    def _detectors(self, key: WindowKey, profile: ReferenceProfile) -> OnlineDetectors | None:
+    def _detector_key(
+        self, source: Source, key: WindowKey
+    ) -> tuple[str, str] | tuple[str, str, str, int]:
+        if self.partitioned:
+            return (key.model, key.version, *source)
+        return (key.model, key.version)
+
+    def _detectors(
+        self, source: Source, key: WindowKey, profile: ReferenceProfile
+    ) -> OnlineDetectors | None:
         if self.detector_block_size <= 0:
             return None
-        pair = (key.model, key.version)
-        detectors = self.detectors.get(pair)
+        name = self._detector_key(source, key)
+        detectors = self.detectors.get(name)
         if detectors is None:
             detectors = OnlineDetectors(profile, block_size=self.detector_block_size)
-            self.detectors[pair] = detectors
+            self.detectors[name] = detectors
         return detectors
 
     # -- closing ----------------------------------------------------------------------
 
     def close_ready(self) -> list[DriftOutput]:
         """Score and return every window the watermarks closed, oldest first per partition."""
-        out: list[DriftOutput] = []
+        return [self._output(share) for share in self.close_shares()]
+
+    def close_shares(self) -> list[ClosedShare]:
+        """Every window the watermarks closed, as counted by its partition, oldest first
+        per partition (sliding windows after the tumbling ones of the same close)."""
+        out: list[ClosedShare] = []
         now = self.clock()
         for (topic, partition), windows in self.partitions.items():
-            for model in windows.max_time:
-                mark = windows.watermark(model)
-                if mark is not None:
-                    m.WATERMARK_LAG.labels(model).set(now - mark / 1000.0)
+            for model, mark in windows.watermarks().items():
+                m.WATERMARK_LAG.labels(model).set(now - mark / 1000.0)
+            tallies = self.performance.get((topic, partition), {})
             for closed in windows.close_ready():
-                out.append(self._score(topic, partition, closed))
+                key = closed.key
+                out.append(
+                    ClosedShare(
+                        key=key,
+                        end_ms=closed.end_ms,
+                        kind=TUMBLING,
+                        source=(topic, partition),
+                        sketch=closed.state,
+                        performance=tallies.get(key) or WindowPerformance(),
+                        late_event_count=closed.late_event_count,
+                        ranges=[(closed.first_offset, closed.last_offset)],
+                        report=self._change_points((topic, partition), key, closed.end_ms),
+                    )
+                )
             for sliding in windows.sliding_ready():
-                out.append(self._score_sliding(topic, partition, sliding))
+                # the exact merge of the closed tumbling sketches (and tallies) it spans
+                kept = self.kept_performance.get((topic, partition), {})
+                performance = WindowPerformance()
+                for key in sliding.keys:
+                    part = tallies.get(key) or kept.get(key)
+                    if part is not None:
+                        performance.merge(part)
+                profile = sliding.parts[0].profile
+                out.append(
+                    ClosedShare(
+                        key=sliding.key,
+                        end_ms=sliding.end_ms,
+                        kind=SLIDING,
+                        source=(topic, partition),
+                        sketch=WindowSketch.merged(profile, sliding.parts),
+                        performance=performance,
+                        late_event_count=sliding.late_event_count,
+                        ranges=list(sliding.ranges),
+                    )
+                )
             self._keep_performance(topic, partition, windows)
         return out
+
+    def _output(self, share: ClosedShare) -> DriftOutput:
+        """A window counted whole on one partition (inputs keyed by model) as a DriftScore."""
+        report = share.report
+        return drift_output(
+            key=share.key,
+            end_ms=share.end_ms,
+            kind=share.kind,
+            sketch=share.sketch,
+            performance=share.performance,
+            late_event_count=share.late_event_count,
+            lineage=share.lineage(),
+            change_points=[] if report is None else report.records(),
+            rule=decision_rule(share.sketch.profile, self.rule),
+            report=report,
+        )
 
     def _keep_performance(
         self, topic: str, partition: int, windows: PartitionWindows[WindowSketch]
@@ -352,105 +456,11 @@ class DriftProcessor:
         for key in [k for k in kept if k not in kept_keys]:
             del kept[key]
 
-    def _score_sliding(
-        self, topic: str, partition: int, sliding: SlidingWindow[WindowSketch]
-    ) -> DriftOutput:
-        """Score the exact merge of the closed tumbling sketches (and performance
-        tallies) a sliding window spans."""
-        profile = sliding.parts[0].profile
-        merged = WindowSketch.merged(profile, sliding.parts)
-        tallies = self.performance.get((topic, partition), {})
-        kept = self.kept_performance.get((topic, partition), {})
-        performance = WindowPerformance()
-        for key in sliding.keys:
-            part = tallies.get(key) or kept.get(key)
-            if part is not None:
-                performance.merge(part)
-        result = score_window(profile, merged, self._rule(profile))
-        value = {
-            **self._base_fields(sliding.key, sliding.end_ms, sliding.late_event_count, SLIDING),
-            **result.drift_score_fields(),
-            "critical": result.data.critical,
-            "lineage": [_range(topic, partition, first, last) for first, last in sliding.ranges],
-            **performance.drift_score_fields(),
-            "change_points": [],  # reported once, in the tumbling record of this close
-            "expected_false_critical_per_week": None,  # calibrated at the tumbling size
-        }
-        m.SLIDING_DRIFT_SCORE.labels(sliding.key.model, sliding.key.version).set(
-            result.data.drift_score
-        )
-        return DriftOutput(
-            key=sliding.key.model,
-            value=value,
-            headers=self._headers(
-                topic, partition, sliding.key, SLIDING, sliding.first_offset, sliding.last_offset
-            ),
-        )
-
-    def _rule(self, profile: ReferenceProfile) -> DecisionRule:
-        return default_rule(profile) if profile.calibration is not None else self.rule
-
-    @staticmethod
-    def _base_fields(key: WindowKey, end_ms: int, late: int, kind: str) -> dict[str, Any]:
-        return {
-            "model_name": key.model,
-            "model_version": key.version,
-            "window_start": key.start_ms,
-            "window_end": end_ms,
-            "late_event_count": late,
-            "window_kind": kind,
-        }
-
-    @staticmethod
-    def _headers(
-        topic: str, partition: int, key: WindowKey, kind: str, first: int, last: int
-    ) -> list[tuple[str, str | bytes | None]]:
-        lineage = f"{topic}:{partition}:{first}-{last}"
-        natural = f"{key.model}/{key.version}/{kind}/{key.start_ms}"
-        return [(LINEAGE_HEADER, lineage.encode()), (NATURAL_KEY_HEADER, natural.encode())]
-
-    def _score(self, topic: str, partition: int, closed: ClosedWindow[WindowSketch]) -> DriftOutput:
-        key, sketch = closed.key, closed.state
-        profile = sketch.profile
-        result = score_window(profile, sketch, self._rule(profile))
-        performance = self.performance.get((topic, partition), {}).get(key)
-        change_points = self._change_points(key, closed.end_ms)
-        value = {
-            **self._base_fields(key, closed.end_ms, closed.late_event_count, WINDOW_KIND),
-            **result.drift_score_fields(),
-            "critical": result.data.critical,
-            "lineage": [_offset_range(topic, partition, closed)],
-            **(performance or WindowPerformance()).drift_score_fields(),
-            "change_points": [] if change_points is None else change_points.records(),
-            "expected_false_critical_per_week": _expected_false_critical(
-                profile, closed.events, closed.end_ms - key.start_ms
-            ),
-        }
-        labels = (key.model, key.version)
-        m.DRIFT_SCORE.labels(*labels).set(result.data.drift_score)
-        m.DRIFTED.labels(*labels).set(1.0 if result.data.is_drift else 0.0)
-        m.WINDOW_EVENTS.labels(*labels).set(closed.events)
-        m.WINDOWS_CLOSED.labels(*labels).inc()
-        for variant in value["performance"]:
-            for kind in ("estimated_accuracy", "accuracy"):
-                if variant[kind] is not None:
-                    name = "estimated" if kind == "estimated_accuracy" else "realised"
-                    m.ACCURACY.labels(*labels, variant["variant"], name).set(variant[kind])
-        for feature in result.data.features:
-            if feature.data.test_stat is not None:
-                m.FEATURE_STATISTIC.labels(*labels, feature.meta.name).set(feature.data.test_stat)
-        return DriftOutput(
-            key=key.model,
-            value=value,
-            headers=self._headers(
-                topic, partition, key, WINDOW_KIND, closed.first_offset, closed.last_offset
-            ),
-            change_points=change_points,
-        )
-
-    def _change_points(self, key: WindowKey, end_ms: int) -> ChangePointReport | None:
+    def _change_points(
+        self, source: Source, key: WindowKey, end_ms: int
+    ) -> ChangePointReport | None:
         """Take the online detectors' state at this close: metrics and a log line."""
-        detectors = self.detectors.get((key.model, key.version))
+        detectors = self.detectors.get(self._detector_key(source, key))
         if detectors is None:
             return None
         report = detectors.take(key.model, key.version, key.start_ms, end_ms)
@@ -471,27 +481,6 @@ class DriftProcessor:
                 ),
             )
         return report
-
-
-def _offset_range(topic: str, partition: int, closed: ClosedWindow[WindowSketch]) -> dict[str, Any]:
-    """The window's input as a DriftScore ``OffsetRange`` (lineage)."""
-    return _range(topic, partition, closed.first_offset, closed.last_offset)
-
-
-def _range(topic: str, partition: int, first: int, last: int) -> dict[str, Any]:
-    return {"topic": topic, "partition": partition, "first_offset": first, "last_offset": last}
-
-
-def _expected_false_critical(
-    profile: ReferenceProfile, events: int, window_ms: int
-) -> float | None:
-    """Critical windows a week expected from noise at this window's traffic (the
-    calibration's 95 % upper bound; None for an uncalibrated profile)."""
-    if profile.calibration is None:
-        return None
-    per_minute = events * 60_000 / window_ms
-    calibration = Calibration.model_validate(profile.calibration)
-    return calibration.expected_false_alerts_per_week(per_minute, level="critical")
 
 
 def _pair_codes(batch: InferenceBatch) -> tuple[list[tuple[str, str]], IntArray]:
