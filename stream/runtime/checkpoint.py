@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 from stream.exceptions import CheckpointError
 
@@ -78,20 +80,35 @@ class Checkpoint:
             raise CheckpointError(f"unreadable checkpoint: {exc}") from exc
 
 
-class FileCheckpointStore:
+class Committable(Protocol):
+    """A checkpoint a :class:`JsonCheckpointStore` can keep."""
+
+    @property
+    def commit_offset(self) -> int: ...
+    def to_json(self) -> str: ...
+
+
+C = TypeVar("C", bound=Committable)
+
+
+class JsonCheckpointStore(Generic[C]):
     """The last two checkpoints of each partition in a local directory.
 
     Two, because the file is written before the offset commit: after a crash between
     the two, the committed offset still matches the previous checkpoint.
+
+    :param parse: reads one checkpoint back (raises :class:`CheckpointError` if it
+        cannot).
     """
 
-    def __init__(self, root: Path, group: str) -> None:
+    def __init__(self, root: Path, group: str, parse: Callable[[str], C]) -> None:
         self.root = root / group
+        self.parse = parse
 
     def _path(self, topic: str, partition: int) -> Path:
         return self.root / f"{topic}-{partition}.json"
 
-    def save(self, topic: str, partition: int, checkpoint: Checkpoint) -> None:
+    def save(self, topic: str, partition: int, checkpoint: C) -> None:
         """Keep ``checkpoint`` and the one before it (atomic replace)."""
         path = self._path(topic, partition)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,21 +118,27 @@ class FileCheckpointStore:
         tmp.write_text("\n".join(lines))
         os.replace(tmp, path)
 
-    def load(self, topic: str, partition: int, committed_offset: int) -> Checkpoint | None:
+    def load(self, topic: str, partition: int, committed_offset: int) -> C | None:
         """The checkpoint saved with ``committed_offset``, if there is one."""
         for checkpoint in reversed(self._read(self._path(topic, partition))):
             if checkpoint.commit_offset == committed_offset:
                 return checkpoint
         return None
 
-    @staticmethod
-    def _read(path: Path) -> list[Checkpoint]:
+    def _read(self, path: Path) -> list[C]:
         if not path.exists():
             return []
-        out: list[Checkpoint] = []
+        out: list[C] = []
         for line in path.read_text().splitlines():
             try:
-                out.append(Checkpoint.from_json(line))
+                out.append(self.parse(line))
             except CheckpointError:
                 continue
         return out
+
+
+class FileCheckpointStore(JsonCheckpointStore[Checkpoint]):
+    """The windowed processors' checkpoints (:class:`Checkpoint`) in a local directory."""
+
+    def __init__(self, root: Path, group: str) -> None:
+        super().__init__(root, group, Checkpoint.from_json)

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -36,7 +36,7 @@ from schemas.exceptions import DeliveryError
 from schemas.inference_batch import InferenceBatch, decode_inference_batch
 from stream.exceptions import CheckpointError
 from stream.feedback_join import Label
-from stream.runtime.checkpoint import Checkpoint, FileCheckpointStore
+from stream.runtime.checkpoint import Checkpoint, Committable, JsonCheckpointStore
 from stream.runtime.feedback import FeedbackReader
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,9 @@ Headers = list[tuple[str, str | bytes | None]]
 
 
 class WindowOutput(Protocol):
-    """One record to produce when a window closes (a DriftOutput, an SloOutput)."""
+    """One record to produce when a window closes (a DriftOutput, an SloOutput, a
+    window partial). An output whose class sets ``broadcast = True`` (a partitioned
+    drift processor's progress report) goes to every partition of the output topic."""
 
     @property
     def key(self) -> str: ...
@@ -55,23 +57,36 @@ class WindowOutput(Protocol):
     def headers(self) -> Headers: ...
 
 
-class WindowedProcessor(Protocol):
-    """What the loop drives: per-partition windows fed decoded batches, closed by watermark.
+class CommittingProcessor(Protocol):
+    """What the loop drives: per-partition state it commits a checkpoint of, and outputs
+    when something closes. Records reach it through :class:`WindowedProcessor`'s
+    ``process`` (InferenceEvents) or the loop's ``ingest`` hook (the merge step's
+    partials)."""
+
+    @property
+    def partitions(self) -> Mapping[tuple[str, int], object]: ...
+    def assign(self, topic: str, partition: int, checkpoint: Any) -> None: ...
+    def revoke(self, topic: str, partition: int) -> None: ...
+    def checkpoint(self, topic: str, partition: int) -> Committable | None: ...
+    def close_ready(self) -> Sequence[WindowOutput]: ...
+
+
+@runtime_checkable
+class WindowedProcessor(CommittingProcessor, Protocol):
+    """Per-partition windows fed decoded InferenceEvent batches, closed by watermark.
 
     Implemented by :class:`stream.drift_processor.DriftProcessor` and
     :class:`stream.slo_processor.SloProcessor`; both keep a
     :class:`~stream.runtime.windows.PartitionWindows` per assigned partition.
     """
 
-    @property
-    def partitions(self) -> Mapping[tuple[str, int], object]: ...
-    def assign(self, topic: str, partition: int, checkpoint: Checkpoint | None) -> None: ...
-    def revoke(self, topic: str, partition: int) -> None: ...
-    def checkpoint(self, topic: str, partition: int) -> Checkpoint | None: ...
     def process(
         self, topic: str, partition: int, batch: InferenceBatch, offsets: npt.NDArray[np.int64]
     ) -> None: ...
-    def close_ready(self) -> Sequence[WindowOutput]: ...
+
+
+#: Takes one partition's consumed messages (in order) instead of InferenceEvent decoding.
+Ingest = Callable[[int, list[Message]], None]
 
 
 @runtime_checkable
@@ -102,13 +117,16 @@ class ProcessorLoop:
     :param store: local checkpoint copies, for brokers that drop commit metadata.
     :param feedback: FeedbackEvents for the processor's join (read after each
         batch of InferenceEvents, before windows close); None: no join.
+    :param ingest: handles each partition's messages instead of decoding them as
+        InferenceEvents for ``processor.process`` (the merge step).
+    :param parse_checkpoint: reads a checkpoint back from commit metadata.
     """
 
     def __init__(
         self,
         consumer: Consumer,
         producer: Producer,
-        processor: WindowedProcessor,
+        processor: CommittingProcessor,
         codec: Codec,
         *,
         record_type: str,
@@ -116,11 +134,13 @@ class ProcessorLoop:
         output_topic: str,
         dead_letters: DeadLetterRouter,
         group_id: str,
-        store: FileCheckpointStore | None = None,
+        store: JsonCheckpointStore[Any] | None = None,
         batch_size: int = 5000,
         poll_timeout_s: float = 0.5,
         commit_interval_s: float = 5.0,
         feedback: FeedbackReader | None = None,
+        ingest: Ingest | None = None,
+        parse_checkpoint: Callable[[str], Committable] = Checkpoint.from_json,
     ) -> None:
         self.consumer = consumer
         self.producer = producer
@@ -138,11 +158,17 @@ class ProcessorLoop:
         if feedback is not None and not isinstance(processor, JoinsFeedback):
             raise TypeError(f"{type(processor).__name__} does not join FeedbackEvents")
         self.feedback = feedback
+        self._windowed = processor if isinstance(processor, WindowedProcessor) else None
+        if ingest is None and self._windowed is None:
+            raise TypeError(f"{type(processor).__name__} takes no InferenceEvents: pass ingest")
+        self.ingest = ingest or self._process
+        self.parse_checkpoint = parse_checkpoint
         self.stats = LoopStats()
         self._stopping = threading.Event()
         self._to_restore: set[int] = set()
         self._last_commit = time.monotonic()
         self._delivery_errors: list[str] = []
+        self._output_partition_count: int | None = None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -195,7 +221,8 @@ class ProcessorLoop:
                 continue
             by_partition[message.partition() or 0].append(message)
         for partition, batch in by_partition.items():
-            self._process(partition, batch)
+            self.ingest(partition, batch)
+            self.stats.messages += len(batch)
         labels = 0
         if self.feedback is not None and isinstance(self.processor, JoinsFeedback):
             read = self.feedback.read(self.batch_size)
@@ -214,22 +241,46 @@ class ProcessorLoop:
         batch = decode_inference_batch(values, self.codec)
         for bad in batch.errors:
             self.dead_letters.route(messages[bad.index], bad.error)
-        self.stats.messages += len(messages)
         self.stats.dead_letters += len(batch.errors)
-        self.processor.process(self.input_topic, partition, batch, offsets)
+        if self._windowed is None:  # checked in __init__: ingest is given then
+            raise TypeError("this loop's processor takes no InferenceEvents")
+        self._windowed.process(self.input_topic, partition, batch, offsets)
 
     def _produce(self, output: WindowOutput) -> None:
         value = self.codec.encode(self.record_type, output.value)
+        if getattr(output, "broadcast", False):
+            for partition in range(self._output_partitions()):
+                self._send(value, output, partition)
+        else:
+            self._send(value, output, None)
+        self.stats.outputs += 1
+
+    def _send(self, value: bytes, output: WindowOutput, partition: int | None) -> None:
         while True:
             try:
-                self.producer.produce(
-                    self.output_topic, value=value, key=output.key.encode(),
-                    headers=output.headers, on_delivery=self._delivered,
-                )  # fmt: skip
-                break
+                if partition is None:
+                    self.producer.produce(
+                        self.output_topic, value=value, key=output.key.encode(),
+                        headers=output.headers, on_delivery=self._delivered,
+                    )  # fmt: skip
+                else:
+                    self.producer.produce(
+                        self.output_topic, value=value, key=output.key.encode(),
+                        headers=output.headers, on_delivery=self._delivered, partition=partition,
+                    )  # fmt: skip
+                return
             except BufferError:
                 self.producer.poll(0.1)
-        self.stats.outputs += 1
+
+    def _output_partitions(self) -> int:
+        """The output topic's partition count (asked once; all topics, because asking
+        for one may auto-create it)."""
+        if self._output_partition_count is None:
+            found = self.consumer.list_topics(timeout=30).topics.get(self.output_topic)
+            if found is None or found.error is not None or not found.partitions:
+                raise DeliveryError(f"output topic {self.output_topic} not found")
+            self._output_partition_count = len(found.partitions)
+        return self._output_partition_count
 
     def _delivered(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
@@ -257,7 +308,7 @@ class ProcessorLoop:
             self.stats.commits += 1
         self._last_commit = time.monotonic()
 
-    def _offset(self, partition: int, checkpoint: Checkpoint) -> TopicPartition:
+    def _offset(self, partition: int, checkpoint: Committable) -> TopicPartition:
         if self.store is not None:
             self.store.save(self.input_topic, partition, checkpoint)
         metadata = checkpoint.to_json()
@@ -296,12 +347,12 @@ class ProcessorLoop:
                     "without the closed-window frontier", tp.partition, tp.offset,
                 )  # fmt: skip
 
-    def _checkpoint_of(self, tp: TopicPartition) -> Checkpoint | None:
+    def _checkpoint_of(self, tp: TopicPartition) -> Committable | None:
         if tp.offset < 0:
             return None
         if tp.metadata:
             try:
-                checkpoint = Checkpoint.from_json(tp.metadata)
+                checkpoint = self.parse_checkpoint(tp.metadata)
                 if checkpoint.commit_offset == tp.offset:
                     return checkpoint
             except CheckpointError as exc:
