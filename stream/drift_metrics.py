@@ -110,3 +110,29 @@ JOIN_HELD: Final = Gauge(
     "(labels awaiting their prediction).",
     ["side"],
 )
+
+# -- the merge step (partitioned mode) --------------------------------------------------
+MERGE_SHARES: Final = Counter(
+    "driftline_drift_merge_shares",
+    "Window partials the merge step received, by outcome: merged (into a waiting window), "
+    "duplicate (a replay of one already merged: dropped), late (its window was already "
+    "emitted: its events are reported as late).",
+    ["outcome"],
+)
+MERGE_WATERMARK_LAG: Final = Gauge(
+    "driftline_drift_merge_watermark_lag_seconds",
+    "Wall-clock time minus the merged watermark (the smallest of every input partition's) "
+    "per drift.partials partition.",
+    ["partition"],
+)
+MERGE_WAITING_PARTITIONS: Final = Gauge(
+    "driftline_drift_merge_waiting_partitions",
+    "Input partitions holding the merged watermark back (silent, or the slowest), per "
+    "drift.partials partition.",
+    ["partition"],
+)
+MERGE_PENDING_WINDOWS: Final = Gauge(
+    "driftline_drift_merge_pending_windows",
+    "Windows waiting for the merged watermark, per drift.partials partition.",
+    ["partition"],
+)

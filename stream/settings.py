@@ -212,6 +212,25 @@ class DriftProcessorSettings(ProcessorLoopSettings):
         description="Local copy of each partition's checkpoint, used when the broker "
         "drops offset-commit metadata (the embedded broker does); empty: none.",
     )
+    partitioned: bool = Field(
+        default=False,
+        description="One model's events are spread over many partitions (producers keyed "
+        "by request id, or a model hotter than a core): send window partials and progress "
+        "to drift.partials for `driftline drift merge`, instead of DriftScores. Each "
+        "partition then has one watermark for all its models.",
+    )
+    progress_interval_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="Partitioned mode: report a partition's moved watermark at most this "
+        "often (always right after a window closed on it).",
+    )
+    progress_heartbeat_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Partitioned mode: report every partition's watermark at least this "
+        "often, so a restarted merge step hears from all of them.",
+    )
 
     @model_validator(mode="after")
     def _sizes_fit(self) -> DriftProcessorSettings:
@@ -372,3 +391,27 @@ class ShadowSettings(BaseSettings):
         default=9109, ge=0, le=65535, description="Prometheus /metrics port (0: not served)."
     )
     metrics_host: str = Field(default="127.0.0.1", description="Address the /metrics server binds.")
+
+
+class DriftMergeSettings(ProcessorLoopSettings):
+    """How the merge step of partitioned drift processing runs (``driftline drift merge``).
+
+    It reads ``drift.partials`` and writes DriftScores; the reference profiles and the
+    decision rule are :class:`DriftStatsSettings`' (the same as the drift processors').
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTLINE_DRIFT_MERGE_", frozen=True, extra="ignore"
+    )
+
+    group_id: str = Field(
+        default="driftline-drift-merge", min_length=1, description="Kafka consumer group."
+    )
+    metrics_port: int = Field(
+        default=9110, ge=0, le=65535, description="Prometheus /metrics port (0: not served)."
+    )
+    state_dir: Path | None = Field(
+        default=Path("data/drift-merge-state"),
+        description="Local copy of each partials partition's checkpoint, used when the "
+        "broker drops offset-commit metadata (the embedded broker does); empty: none.",
+    )
