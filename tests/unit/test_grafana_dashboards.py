@@ -127,6 +127,25 @@ def test_drift_shows_scores_features_events_and_change_points() -> None:
         assert needle in text, needle
 
 
+def test_drift_shows_the_merge_step_of_partitioned_mode() -> None:
+    """What the runbook's DriftMergeStalled section reads (stream/drift_metrics.py): which
+    partitions hold the merged watermark back, its lag, and shares by outcome."""
+    text = exprs("Drift")
+    for needle in (
+        "max by (partition) (driftline_drift_merge_waiting_partitions)",
+        "max by (partition) (driftline_drift_merge_watermark_lag_seconds)",
+        "max by (partition) (driftline_drift_merge_pending_windows)",
+        "sum by (outcome) (rate(driftline_drift_merge_shares_total",
+    ):
+        assert needle in text, needle
+    [lag] = [p for p in panels(board("Drift")) if p["title"] == "Merged watermark lag"]
+    from stream.alerting.rules import load_rules
+
+    [rule] = [r for r in load_rules().rules if r.alert == "DriftMergeStalled"]
+    steps = lag["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert steps[-1]["value"] == rule.threshold, "the red line is the alert's threshold"
+
+
 def test_rollouts_shows_versions_canary_steps_and_evidence() -> None:
     text = exprs("Rollouts")
     for needle in ("serving_app_model_loaded", "serving_app_canary_share", "driftline_slo_"):
