@@ -23,6 +23,7 @@ from retrain.settings import CanaryAnalysisSettings, RetrainSettings
 from serving.settings import ServingSettings
 from stream.alerting.settings import AlertingSettings, AlertmanagerSettings
 from stream.settings import (
+    DriftMergeSettings,
     DriftProcessorSettings,
     FeatureProcessorSettings,
     ShadowSettings,
@@ -43,6 +44,7 @@ METRICS: dict[str, tuple[type[BaseSettings], str, str]] = {
     "alert-evaluator": (AlertingSettings, "metrics_port", "metrics_host"),
     "features": (FeatureProcessorSettings, "metrics_port", "metrics_host"),
     "shadow-comparison": (ShadowSettings, "metrics_port", "metrics_host"),
+    "drift-merge": (DriftMergeSettings, "metrics_port", "metrics_host"),
 }
 #: Consumers that serve /metrics but are healthy by consumer-group membership.
 CONSUMER_METRICS: dict[str, tuple[type[BaseSettings], str, str]] = {
@@ -193,6 +195,7 @@ def test_driftline_settings_in_compose_validate(monkeypatch: pytest.MonkeyPatch)
             KafkaSettings, RedisSettings, SchemaRegistrySettings, ServingSettings,
             DriftProcessorSettings, SloSettings, AlertingSettings, AlertmanagerSettings,
             RetrainSettings, CanaryAnalysisSettings, FeatureProcessorSettings, ShadowSettings,
+            DriftMergeSettings,
         ):  # fmt: skip
             settings_of(monkeypatch, cls, env)  # raises ValidationError naming the field
         kafka = settings_of(monkeypatch, KafkaSettings, env)
@@ -320,3 +323,26 @@ def test_the_shadow_comparison_job_runs_as_make_up_names_it() -> None:
     shadow = services()["shadow-comparison"]
     assert shadow["command"] == ["driftline", "shadow", "run"]
     assert shadow["restart"] == "unless-stopped"
+
+
+def test_the_drift_merge_step_runs_only_with_the_partitioned_profile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Partitioned drift mode (docs/drift.md): `drift-merge` runs `driftline drift merge`
+    only under the profile `partitioned`, on the drift processors' reference profiles;
+    drift-processor stays keyed unless DRIFTLINE_DRIFT_PARTITIONED=true is given, and
+    every other service runs whatever the profiles."""
+    all_services = services()
+    merge = all_services["drift-merge"]
+    assert merge["command"] == ["driftline", "drift", "merge"]
+    assert merge["profiles"] == ["partitioned"]
+    assert [n for n, s in all_services.items() if "profiles" in s] == ["drift-merge"]
+    drift_env = environment(all_services["drift-processor"])
+    merge_env = environment(merge)
+    reference = "DRIFTLINE_DRIFT_REFERENCE_PATH"
+    assert merge_env[reference] == drift_env[reference], "the merge scores on the same profiles"
+    raw = all_services["drift-processor"]["environment"]["DRIFTLINE_DRIFT_PARTITIONED"]
+    assert INTERPOLATION.fullmatch(raw), "set from the shell or .env, with the profile"
+    assert settings_of(monkeypatch, DriftProcessorSettings, drift_env).partitioned is False
+    drift_env["DRIFTLINE_DRIFT_PARTITIONED"] = "true"
+    assert settings_of(monkeypatch, DriftProcessorSettings, drift_env).partitioned is True
