@@ -2,7 +2,9 @@
 runbooks and the issue name: namespace ml-platform, the Deployments with their labels,
 probes on /health and /ready, requests and limits, PodDisruptionBudgets, the HPA of
 ml-model-api, replicas within partitions, and only DRIFTLINE_* variables the settings
-classes read. Skipped, naming kubectl, where it is not installed."""
+classes read. The same checks hold for the base with the ``partitioned`` component
+(partitioned drift processing: drift-merge added, drift-processor switched). Skipped,
+naming kubectl, where it is not installed."""
 
 from __future__ import annotations
 
@@ -18,10 +20,17 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from retrain.settings import CanaryAnalysisSettings, RetrainSettings
-from schemas.topics import DRIFT_SCORES, INFERENCE_EVENTS, RETRAIN_REQUESTS, SLO_WINDOWS
+from schemas.topics import (
+    DRIFT_PARTIALS,
+    DRIFT_SCORES,
+    INFERENCE_EVENTS,
+    RETRAIN_REQUESTS,
+    SLO_WINDOWS,
+)
 from serving.settings import ServingSettings
 from stream.alerting.settings import AlertingSettings
 from stream.settings import (
+    DriftMergeSettings,
     DriftProcessorSettings,
     FeatureProcessorSettings,
     ShadowSettings,
@@ -41,6 +50,7 @@ CONSUMERS = {
     "alert-evaluator": DRIFT_SCORES,
     "retrain-worker": RETRAIN_REQUESTS,
     "canary-controller": SLO_WINDOWS,
+    "drift-merge": DRIFT_PARTIALS,
 }
 #: Deployments serving HTTP: the settings class and its port field.
 HTTP: dict[str, tuple[type[BaseSettings], str]] = {
@@ -51,43 +61,67 @@ HTTP: dict[str, tuple[type[BaseSettings], str]] = {
     "alert-evaluator": (AlertingSettings, "metrics_port"),
     "features-processor": (FeatureProcessorSettings, "metrics_port"),
     "shadow-comparison": (ShadowSettings, "metrics_port"),
+    "drift-merge": (DriftMergeSettings, "metrics_port"),
 }
 #: Consumers with a metrics port but readiness by consumer-group membership (exec).
 GROUP_READY: dict[str, tuple[type[BaseSettings], str]] = {
     "retrain-worker": (RetrainSettings, "metrics_port"),
     "canary-controller": (CanaryAnalysisSettings, "metrics_port"),
 }
-DEPLOYMENTS = {*HTTP, *CONSUMERS, "mlflow-tracking-server"}
+#: Only with the component infra/k8s/partitioned.
+PARTITIONED_ONLY = {"drift-merge"}
+DEPLOYMENTS = {*HTTP, *CONSUMERS, "mlflow-tracking-server"} - PARTITIONED_ONLY
+#: What is rendered: the base alone, and the base with the partitioned component (in an
+#: overlay, as docs/deployment.md applies it).
+VARIANTS = ("base", "partitioned")
 
 
 #: The oldest Kubernetes the base is validated against (HPA v2, policy/v1 PDBs).
 KUBERNETES_VERSION = "1.30.0"
 
 
-def render() -> str:
+def render(variant: str, workdir: Path) -> str:
+    """``kubectl kustomize`` of the base, or of an overlay in ``workdir`` that adds the
+    partitioned component to it (kustomize wants relative paths there)."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed (it renders infra/k8s with `kubectl kustomize`)")
+    target = K8S
+    if variant == "partitioned":
+        base = os.path.relpath(K8S, workdir)
+        (workdir / "kustomization.yaml").write_text(
+            f"resources: [{base}]\ncomponents: [{base}/partitioned]\n"
+        )
+        target = workdir
     done = subprocess.run(
-        [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60
+        [kubectl, "kustomize", str(target)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
+@pytest.fixture(scope="module", params=VARIANTS)
+def variant(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
 @pytest.fixture(scope="module")
-def rendered() -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(render()) if doc]
+def rendered(variant: str, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    text = render(variant, tmp_path_factory.mktemp(variant))
+    return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
-def test_rendered_objects_follow_the_kubernetes_schemas(tmp_path: Path) -> None:
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_rendered_objects_follow_the_kubernetes_schemas(variant: str, tmp_path: Path) -> None:
     """Strict: an unknown or misspelt field (``failureTreshold``) fails, as the API server
     would refuse it."""
     validator = shutil.which("kubernetes-validate", path=str(Path(sys.executable).parent))
     if validator is None:
         pytest.skip("kubernetes-validate is not installed (pip install -e '.[dev]')")
     manifest = tmp_path / "rendered.yaml"
-    manifest.write_text(render())
+    (tmp_path / "overlay").mkdir()
+    manifest.write_text(render(variant, tmp_path / "overlay"))
     done = subprocess.run(
         [validator, "--strict", "--quiet", "-k", KUBERNETES_VERSION, str(manifest)],
         capture_output=True, text=True, timeout=120,
@@ -144,9 +178,12 @@ def test_everything_is_in_the_ml_platform_namespace(rendered: list[dict[str, Any
     )
 
 
-def test_the_deployments_the_runbooks_name(rendered: list[dict[str, Any]]) -> None:
+def test_the_deployments_the_runbooks_name(rendered: list[dict[str, Any]], variant: str) -> None:
     deployments = objects(rendered, "Deployment")
-    assert set(deployments) >= DEPLOYMENTS, DEPLOYMENTS - set(deployments)
+    expected = DEPLOYMENTS | (PARTITIONED_ONLY if variant == "partitioned" else set())
+    assert set(deployments) >= expected, expected - set(deployments)
+    if variant == "base":
+        assert not set(deployments) & PARTITIONED_ONLY, "the base runs keyed mode"
     for name, deployment in deployments.items():
         labels = {"app": name}
         assert deployment["metadata"]["labels"].items() >= labels.items(), name
@@ -209,6 +246,8 @@ def test_the_api_scales_on_cpu_and_request_rate(rendered: list[dict[str, Any]]) 
 def test_consumers_have_no_more_replicas_than_partitions(rendered: list[dict[str, Any]]) -> None:
     deployments = objects(rendered, "Deployment")
     for name, topic in CONSUMERS.items():
+        if name not in deployments:  # drift-merge in the base: the test above says why
+            continue
         assert deployments[name]["spec"]["replicas"] <= topic.partitions, (name, topic.name)
 
 
@@ -259,3 +298,29 @@ def test_the_shadow_comparison_job_runs_its_command(rendered: list[dict[str, Any
     """The Deployment runs `driftline shadow run`, as `make up` and compose do."""
     shadow = objects(rendered, "Deployment")["shadow-comparison"]
     assert container(shadow)["command"] == ["driftline", "shadow", "run"]
+
+
+def test_the_partitioned_component_switches_the_drift_processor_and_adds_the_merge(
+    rendered: list[dict[str, Any]], variant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With infra/k8s/partitioned the drift processors send partials
+    (DRIFTLINE_DRIFT_PARTITIONED=true) and `driftline drift merge` reads them with the same
+    reference profiles; the base stays in keyed mode."""
+    deployments = objects(rendered, "Deployment")
+    drift = settings_of(
+        monkeypatch, DriftProcessorSettings, environment(rendered, deployments["drift-processor"])
+    )
+    assert drift.partitioned is (variant == "partitioned")
+    if variant == "base":
+        return
+    merge = deployments["drift-merge"]
+    assert container(merge)["command"] == ["driftline", "drift", "merge"]
+    env = environment(rendered, merge)
+    drift_env = environment(rendered, deployments["drift-processor"])
+    assert env["DRIFTLINE_DRIFT_REFERENCE_PATH"] == drift_env["DRIFTLINE_DRIFT_REFERENCE_PATH"]
+    mounts = {m["mountPath"]: m for m in container(merge)["volumeMounts"]}
+    volumes = {v["name"]: v for v in merge["spec"]["template"]["spec"]["volumes"]}
+    profiles = mounts[env["DRIFTLINE_DRIFT_REFERENCE_PATH"]]
+    claim = volumes[profiles["name"]]["persistentVolumeClaim"]["claimName"]
+    assert claim == "driftline-profiles" and profiles["readOnly"] is True
+    assert 1 < merge["spec"]["replicas"] <= DRIFT_PARTIALS.partitions
