@@ -4,7 +4,9 @@ Starts what is not configured externally (broker, Redis), waits until each is he
 creates every declared topic, trains the baseline when no champion exists (writing its
 drift reference profile under ``<data_dir>/profiles``; serving itself never trains),
 starts the prediction API (``python -m serving``), then the drift processor
-(``python -m driftline drift run``) on those profiles and the SLO processor
+(``python -m driftline drift run``) on those profiles (with
+``DRIFTLINE_DRIFT_PARTITIONED=true`` also its merge step, ``python -m driftline drift
+merge``, see docs/drift.md "Partitioned mode") and the SLO processor
 (``python -m driftline slo run``), Alertmanager (when Debian's ``prometheus-alertmanager``
 is installed), the alert evaluator (``python -m driftline alerts run``, posting to that
 Alertmanager), the retrain worker (``python -m driftline retrain run``), the canary
@@ -62,6 +64,7 @@ from schemas.topics import all_topics
 from serving.settings import ServingSettings
 from stream.alerting.settings import AlertingSettings
 from stream.settings import (
+    DriftMergeSettings,
     DriftProcessorSettings,
     FeatureProcessorSettings,
     ShadowSettings,
@@ -78,7 +81,7 @@ CANARY_READY = "canary controller: consuming"
 SERVING_STARTUP_S = 120.0
 #: The order ``endpoints`` are listed in, whatever order they became healthy in.
 ENDPOINT_ORDER = (
-    "kafka", "redis", "serving", "drift-processor", "slo-processor", "features",
+    "kafka", "redis", "serving", "drift-processor", "drift-merge", "slo-processor", "features",
     "shadow-comparison", "alertmanager", "alert-evaluator", "retrain-worker",
     "canary-controller", "prometheus",
 )  # fmt: skip
@@ -118,6 +121,8 @@ class LocalStack:
     redis: RedisSettings = field(default_factory=RedisSettings)
     serving: ServingSettings = field(default_factory=ServingSettings)
     drift: DriftProcessorSettings = field(default_factory=DriftProcessorSettings)
+    #: The merge step, started only when ``drift.partitioned``.
+    drift_merge: DriftMergeSettings = field(default_factory=DriftMergeSettings)
     slo: SloSettings = field(default_factory=SloSettings)
     features: FeatureProcessorSettings = field(default_factory=FeatureProcessorSettings)
     alerting: AlertingSettings = field(default_factory=AlertingSettings)
@@ -242,6 +247,9 @@ class LocalStack:
 
         Started after the champion is ensured, so its profile file exists before the
         processor first looks for it (it caches "no profile" answers until restarted).
+        In partitioned mode (``drift.partitioned``) it sends window partials instead of
+        DriftScores, so the merge step starts next to it (same phase: the merge waits
+        for the processors' progress reports on the topic, not for the processes).
         """
         data_dir = self.stack.data_dir.resolve()
         self._start_processor(
@@ -251,7 +259,27 @@ class LocalStack:
             {
                 "DRIFTLINE_DRIFT_REFERENCE_PATH": str(data_dir / "profiles"),
                 "DRIFTLINE_DRIFT_STATE_DIR": str(data_dir / "drift-state"),
+                # The stack's decision, whatever the child would read from elsewhere.
+                "DRIFTLINE_DRIFT_PARTITIONED": str(self.drift.partitioned).lower(),
             },
+        )
+        if self.drift.partitioned:
+            self._start_drift_merge()
+
+    def _start_drift_merge(self) -> None:
+        """``driftline drift merge``: the drift processors' window partials become
+        DriftScores, on the same profiles; healthy when /metrics answers."""
+        data_dir = self.stack.data_dir.resolve()
+        self._start_processor(
+            "drift-merge",
+            "drift",
+            self.drift_merge.metrics_port,
+            {
+                "DRIFTLINE_DRIFT_REFERENCE_PATH": str(data_dir / "profiles"),
+                "DRIFTLINE_DRIFT_MERGE_STATE_DIR": str(data_dir / "drift-merge-state"),
+            },
+            port_env="DRIFTLINE_DRIFT_MERGE_METRICS_PORT",
+            subcommand="merge",
         )
 
     def _start_slo_processor(self) -> None:
@@ -275,10 +303,10 @@ class LocalStack:
 
     def _start_processor(
         self, name: str, command: str, metrics_port: int, env_extra: dict[str, str],
-        port_env: str | None = None,
+        port_env: str | None = None, subcommand: str = "run",
     ) -> None:  # fmt: skip
-        """``python -m driftline <command> run`` with its metrics on a free port near
-        ``metrics_port`` (env ``port_env``, default ``DRIFTLINE_<COMMAND>_METRICS_PORT``)."""
+        """``python -m driftline <command> <subcommand>`` with its metrics on a free port
+        near ``metrics_port`` (env ``port_env``, default ``DRIFTLINE_<COMMAND>_METRICS_PORT``)."""
         port = self._port(metrics_port)
         env = {
             **self.child_env(),
@@ -291,7 +319,7 @@ class LocalStack:
         url = f"http://{LOOPBACK}:{port}/metrics"
         proc = ManagedProcess(
             name=name,
-            argv=[sys.executable, "-m", "driftline", command, "run"],
+            argv=[sys.executable, "-m", "driftline", command, subcommand],
             log_path=self.stack.log_dir / f"{name}.log",
             health=lambda: _http_ok(url),
             env=env,
@@ -438,6 +466,7 @@ class LocalStack:
         port_variables = {
             "serving": "DRIFTLINE_SERVING_PORT",
             "drift-processor": "DRIFTLINE_DRIFT_METRICS_PORT",
+            "drift-merge": "DRIFTLINE_DRIFT_MERGE_METRICS_PORT",
             "slo-processor": "DRIFTLINE_SLO_METRICS_PORT",
             "features": "DRIFTLINE_FEATURES_METRICS_PORT",
             "shadow-comparison": "DRIFTLINE_SHADOW_METRICS_PORT",

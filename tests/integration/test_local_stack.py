@@ -8,12 +8,16 @@ import re
 import select
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import numpy as np
 import psutil
 import pytest
 import redis
+from confluent_kafka import Producer
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from driftline.ports import accepts_connections, port_is_free
@@ -21,8 +25,19 @@ from driftline.settings import StackSettings
 from driftline.stack import LocalStack
 from schemas.admin import make_admin
 from schemas.breast_cancer import load_split
+from schemas.kafka_config import producer_config
 from schemas.settings import KafkaSettings, RedisSettings
-from schemas.topics import all_topics
+from schemas.topics import DRIFT_SCORES, INFERENCE_EVENTS, all_topics
+from stream.settings import DriftMergeSettings, DriftProcessorSettings
+from tests.integration.test_drift_processor_support import (
+    MODEL,
+    T0,
+    breast_cancer,
+    event,
+    produce,
+    read_scores,
+    window_events,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BANNER = b"Driftline local stack is up."
@@ -222,6 +237,94 @@ def test_external_redis_is_not_started(kafka_settings: KafkaSettings, tmp_path: 
         assert set(origins[5:]) <= {"embedded"}
         assert {"retrain-worker", "canary-controller"} <= {e.name for e in stack.endpoints}
         assert stack.endpoints[1].address == "redis://user:***@127.0.0.1:1/0"
+
+
+class DriftStack(LocalStack):
+    """What partitioned drift needs, started by the launcher's own code and phases:
+    broker (external), Redis, topics and the champion, then the drift processor (and,
+    in partitioned mode, the merge step next to it)."""
+
+    def start(self) -> None:
+        try:
+            self._start_broker()
+            self._start_redis()
+            self._await_launched()
+            self._prepare()
+            self._start_drift_processor()
+            self._await_launched()
+        except BaseException:
+            self.stop()
+            raise
+
+
+def _samples(url: str, name: str) -> dict[str, float]:
+    """``name``'s samples on a /metrics page, by their labels' values joined with ','."""
+    text = httpx.get(url, timeout=10).text
+    return {
+        ",".join(sample.labels.values()): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+def test_partitioned_drift_starts_the_merge_step_whose_drift_scores_arrive(
+    kafka_settings: KafkaSettings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    unique: Callable[[str], str],
+) -> None:
+    """DRIFTLINE_DRIFT_PARTITIONED=true: the launcher starts `driftline drift merge` next to
+    the drift processor, wired to the same topics and profiles. Events keyed by request id
+    (spread over every partition) come out as one merged DriftScore per window, counted
+    by the merge step, which the processor alone never produces in this mode."""
+    monkeypatch.delenv("DRIFTLINE_REDIS_URL", raising=False)
+    monkeypatch.setenv("DRIFTLINE_DRIFT_SLIDING_S", "0")  # tumbling windows only
+    settings = kafka_settings.model_copy(update={"topic_prefix": unique("partitioned") + "."})
+    stack = DriftStack(
+        stack=StackSettings(data_dir=tmp_path, embedded_redis_port=0),
+        kafka=settings,
+        redis=RedisSettings(),
+        drift=DriftProcessorSettings(partitioned=True, metrics_port=0),
+        drift_merge=DriftMergeSettings(metrics_port=0),
+    )
+    with stack:
+        by_name = {ep.name: ep for ep in stack.endpoints}
+        assert {"drift-processor", "drift-merge"} <= set(by_name), list(by_name)
+        assert stack.champion_version == "1"  # what `event` writes
+        merge_metrics = by_name["drift-merge"].address
+        assert merge_metrics != by_name["drift-processor"].address
+        assert "DRIFTLINE_DRIFT_MERGE_METRICS_PORT" in stack.operator_env()
+
+        # One window of 300 events over every partition, then an event on each partition
+        # a window later: every partition's watermark passes the first window's end.
+        x, names = breast_cancer()
+        values = window_events(MODEL, 0, 300, np.random.default_rng(6), 0.0)
+        records = [(f"request-{i}", v) for i, v in enumerate(values)]
+        events_topic = INFERENCE_EVENTS.prefixed(settings.topic_prefix).name
+        produce(settings, events_topic, records)
+        closing = [event(MODEL, T0 + 120_000, x[p], names, 900_000 + p) for p in range(6)]
+        producer = Producer(producer_config(settings))
+        for partition, value in enumerate(closing):
+            producer.produce(events_topic, value=value, key=b"closing", partition=partition)
+        assert producer.flush(30) == 0
+
+        scores_topic = DRIFT_SCORES.prefixed(settings.topic_prefix).name
+        scores = read_scores(
+            settings, scores_topic, 1, timeout_s=90.0,
+            done=lambda got: any(s["window_start"] == T0 for s in got),
+        )  # fmt: skip
+        [first] = [s for s in scores if s["window_start"] == T0]
+        assert (first["model_name"], first["model_version"]) == (MODEL, "1")
+        assert first["event_count"] == 300
+        partitions = {r["partition"] for r in first["lineage"]}
+        assert len(partitions) > 1, "merged from the shares of several partitions"
+        merged = _samples(merge_metrics, "driftline_drift_merge_shares_total")
+        assert merged.get("merged", 0) >= len(partitions), merged
+        drift_samples = _samples(
+            by_name["drift-processor"].address, "driftline_drift_merge_shares_total"
+        )
+        assert not drift_samples, "the processor sends partials; the merge step merges"
 
 
 def _alive(proc: psutil.Process) -> bool:
