@@ -8,7 +8,9 @@ components themselves read (``DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS``, ``DRIFTLINE_R
 ``DRIFTLINE_ALERTMANAGER_URL``) plus ``DRIFTLINE_PROMETHEUS_URL``; a component with no
 address (metrics port 0, no Alertmanager URL) is reported as not configured, not down.
 The retrain worker and the canary controller serve no API: they are up when their
-``/metrics`` answers and their consumer group has live members.
+``/metrics`` answers and their consumer group has live members. The drift merge step runs
+only in partitioned drift mode (``DRIFTLINE_DRIFT_PARTITIONED``); in keyed mode it is
+not configured.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from schemas.topics import all_topics
 from serving.settings import ServingSettings
 from stream.alerting.settings import AlertingSettings, AlertmanagerSettings
 from stream.settings import (
+    DriftMergeSettings,
     DriftProcessorSettings,
     FeatureProcessorSettings,
     ShadowSettings,
@@ -134,6 +137,7 @@ def deployment_probes() -> list[Probe]:
         ),
         Probe("serving", _http_base(serving.host, serving.port), _serving(serving)),
         _metrics_probe("drift-processor", drift.metrics_host, drift.metrics_port),
+        _drift_merge_probe(drift),
         _metrics_probe("slo-processor", slo.metrics_host, slo.metrics_port),
         _metrics_probe("alert-evaluator", alerting.metrics_host, alerting.metrics_port),
         _metrics_probe("features", features.metrics_host, features.metrics_port),
@@ -150,7 +154,7 @@ def deployment_probes() -> list[Probe]:
 
 
 COMPONENTS = (
-    "kafka", "redis", "mlflow", "serving", "drift-processor", "slo-processor",
+    "kafka", "redis", "mlflow", "serving", "drift-processor", "drift-merge", "slo-processor",
     "alert-evaluator", "features", "shadow-comparison", "retrain-worker", "canary-controller",
     "alertmanager", "prometheus",
 )  # fmt: skip
@@ -281,6 +285,15 @@ def _metrics_probe(name: str, host: str, port: int) -> Probe:
         return f"/metrics ok ({len(response.content)} bytes)"
 
     return Probe(name, url, check)
+
+
+def _drift_merge_probe(drift: DriftProcessorSettings) -> Probe:
+    """The merge step's /metrics, when the drift processors run partitioned (else there
+    is none to probe: keyed drift processors write DriftScores themselves)."""
+    if not drift.partitioned:
+        return Probe("drift-merge", "-", None, "DRIFTLINE_DRIFT_PARTITIONED is not true")
+    merge = DriftMergeSettings()
+    return _metrics_probe("drift-merge", merge.metrics_host, merge.metrics_port)
 
 
 def _url_probe(name: str, base: str | None, path: str, variable: str) -> Probe:

@@ -463,6 +463,8 @@ class LocalStack:
         env = {**self.child_env(), "DRIFTLINE_DATA_DIR": str(self.stack.data_dir.resolve())}
         if self.kafka.topic_prefix:
             env["DRIFTLINE_KAFKA_TOPIC_PREFIX"] = self.kafka.topic_prefix
+        if self.drift.partitioned:  # `driftline health` then probes the merge step too
+            env["DRIFTLINE_DRIFT_PARTITIONED"] = "true"
         port_variables = {
             "serving": "DRIFTLINE_SERVING_PORT",
             "drift-processor": "DRIFTLINE_DRIFT_METRICS_PORT",

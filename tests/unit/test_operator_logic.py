@@ -206,3 +206,19 @@ def test_health_probes_every_component_it_names_the_shadow_job_on_its_port(
     monkeypatch.setenv("DRIFTLINE_SHADOW_METRICS_PORT", "0")
     off = next(p for p in deployment_probes() if p.name == "shadow-comparison")
     assert off.check is None and off.unconfigured == "metrics port is 0 (not served)"
+
+
+def test_health_probes_the_drift_merge_step_only_in_partitioned_mode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Keyed drift mode has no merge step: not configured, not down. Partitioned mode:
+    its /metrics on DRIFTLINE_DRIFT_MERGE_METRICS_PORT."""
+    from driftline.health import deployment_probes
+
+    monkeypatch.delenv("DRIFTLINE_DRIFT_PARTITIONED", raising=False)
+    keyed = next(p for p in deployment_probes() if p.name == "drift-merge")
+    assert keyed.check is None and "DRIFTLINE_DRIFT_PARTITIONED" in keyed.unconfigured
+    monkeypatch.setenv("DRIFTLINE_DRIFT_PARTITIONED", "true")
+    monkeypatch.setenv("DRIFTLINE_DRIFT_MERGE_METRICS_PORT", "19110")
+    merge = next(p for p in deployment_probes() if p.name == "drift-merge")
+    assert merge.target == "http://127.0.0.1:19110/metrics" and merge.check is not None

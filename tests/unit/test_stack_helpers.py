@@ -114,6 +114,7 @@ def test_partitioned_drift_also_starts_the_merge_step(
     assert drift.argv[-2:] == ["drift", "run"]
     assert drift.env["DRIFTLINE_DRIFT_PARTITIONED"] == str(partitioned).lower()
     if not partitioned:
+        assert "DRIFTLINE_DRIFT_PARTITIONED" not in stack.operator_env()
         return
     merge, merge_endpoint = launched["drift-merge"]
     assert merge.argv[-2:] == ["drift", "merge"]
@@ -125,7 +126,9 @@ def test_partitioned_drift_also_starts_the_merge_step(
     assert merge_endpoint.address == f"http://127.0.0.1:{port}/metrics"
     assert merge.log_path == tmp_path / "logs" / "drift-merge.log"
     stack.endpoints += [merge_endpoint, drift_endpoint]
-    assert stack.operator_env()["DRIFTLINE_DRIFT_MERGE_METRICS_PORT"] == port
+    operator = stack.operator_env()  # `driftline health` then probes the merge step
+    assert operator["DRIFTLINE_DRIFT_MERGE_METRICS_PORT"] == port
+    assert operator["DRIFTLINE_DRIFT_PARTITIONED"] == "true"
     assert scrape_targets(stack.endpoints)["drift-merge"] == f"127.0.0.1:{port}"
     ordered = sorted(stack.endpoints, key=_declared_position)
     assert [ep.name for ep in ordered] == ["drift-processor", "drift-merge"]
