@@ -321,6 +321,10 @@ def test_partitioned_drift_starts_the_merge_step_whose_drift_scores_arrive(
         assert len(partitions) > 1, "merged from the shares of several partitions"
         merged = _samples(merge_metrics, "driftline_drift_merge_shares_total")
         assert merged.get("merged", 0) >= len(partitions), merged
+        # What the Drift dashboard and DriftMergeStalled read, sampled by the merge step
+        # itself (every driftline process declares the families; only it sets them).
+        for gauge in ("waiting_partitions", "pending_windows", "watermark_lag_seconds"):
+            assert _samples(merge_metrics, f"driftline_drift_merge_{gauge}"), gauge
         drift_samples = _samples(
             by_name["drift-processor"].address, "driftline_drift_merge_shares_total"
         )
