@@ -229,16 +229,25 @@ class MergeDomain:
         return min(marks) if marks else None
 
     def waiting_for(self) -> list[Source]:
-        """Input partitions holding the merged watermark back (no report yet, or the
-        smallest watermark): what an operator looks at when merged windows stall."""
+        """Input partitions holding the merged watermark back (no report yet, a report
+        without a watermark and not idle, or the smallest watermark): what an operator
+        looks at when merged windows stall."""
         expected = [
             Source(t, p) for t, count in sorted(self.partition_counts.items()) for p in range(count)
         ]
-        silent = [s for s in expected if s not in self.sources]
-        if silent:
-            return silent
+        unknown = [
+            s
+            for s in expected
+            if (state := self.sources.get(s)) is None
+            or (state.watermark_ms is None and not state.idle)
+        ]
+        if unknown:
+            return unknown
         mark = self.merged_watermark()
-        return [s for s in expected if self.sources[s].watermark_ms == mark and mark is not None]
+        if mark is None:  # every partition is empty
+            return []
+        states = self.sources
+        return [s for s in expected if not states[s].idle and states[s].watermark_ms == mark]
 
     def close_ready(self) -> list[DriftOutput]:
         """Merge and score every waiting window the merged watermark passed, by end

@@ -80,8 +80,9 @@ class PartitionProgress:
         step waits for all of them).
     :param watermark_ms: the partition's watermark (newest event time minus the allowed
         lateness), None before its first event.
-    :param idle: the partition had nothing new for the idle timeout: the merge step
-        leaves it out of the smallest watermark until it reports again.
+    :param idle: the partition holds no record at all (there is no idle timeout: see
+        docs/decisions.md): the merge step leaves it out of the smallest watermark
+        until it reports again.
     """
 
     source: Source
