@@ -287,10 +287,15 @@ class DriftProcessor:
                 detectors.update_errors(np.array(wrong), np.array(times, dtype=np.int64))
 
     def _expire_join(self, join: FeedbackJoin) -> None:
-        """Let the join drop what its window passed; publish its counts."""
+        """Let the join drop what its window passed; publish its counts.
+
+        A model's watermark is its slowest partition's: in partitioned mode a model is on
+        every partition, and its windows there stay open until that partition passes them.
+        """
         watermarks: dict[str, int] = {}
         for windows in self.partitions.values():
-            watermarks.update(windows.watermarks())
+            for model, mark in windows.watermarks().items():
+                watermarks[model] = min(mark, watermarks.get(model, mark))
         join.expire(watermarks)
         counts = join.take_counts()
         for model, n in counts.joined.items():
