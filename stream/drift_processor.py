@@ -57,8 +57,8 @@ __all__ = [
     "DriftOutput",
     "DriftProcessor",
 ]
-#: Source of a window: (input topic, partition).
-Source = tuple[str, int]
+#: An input partition as (topic, partition) (``stream.partials.Source`` is its data class).
+TopicPartitionKey = tuple[str, int]
 
 
 @dataclass(slots=True)
@@ -69,7 +69,7 @@ class ClosedShare:
     key: WindowKey
     end_ms: int
     kind: str
-    source: Source
+    source: TopicPartitionKey
     sketch: WindowSketch
     performance: WindowPerformance
     late_event_count: int
@@ -186,16 +186,23 @@ class DriftProcessor:
         if len(batch):
             pairs, codes = _pair_codes(batch)
             known = self._known_rows(pairs, codes)
-            if known.size:
-                row_offsets = offsets[batch.index[known]]
+            rows_in, counted = known, None
+            if self.partitioned and known.size < len(batch):
+                # every event moves the partition's clock, scored or not: a partition
+                # carrying only unprofiled models must still report its progress
+                rows_in = np.arange(len(batch), dtype=np.int64)
+                counted = np.zeros(len(batch), dtype=bool)
+                counted[known] = True
+            if rows_in.size:
+                row_offsets = offsets[batch.index[rows_in]]
                 ingested = windows.ingest_codes(
-                    pairs, codes[known], batch.event_time[known], row_offsets
+                    pairs, codes[rows_in], batch.event_time[rows_in], row_offsets, counted
                 )
                 for (model, version), count in ingested.late.items():
                     m.LATE_EVENTS.labels(model, version).inc(count)
                 performance = self.performance.setdefault((topic, partition), {})
                 for window, members in ingested.groups:
-                    rows = known[members]
+                    rows = rows_in[members]
                     confidence = self._update(
                         (topic, partition), window.key, window.state, batch, rows
                     )
@@ -250,7 +257,7 @@ class DriftProcessor:
         """Count joined predictions: window tallies, metrics, the ADWIN error stream."""
         if not joined:
             return
-        errors: dict[tuple[str, str, Source], list[tuple[bool, int]]] = {}
+        errors: dict[tuple[str, str, TopicPartitionKey], list[tuple[bool, int]]] = {}
         outcomes: dict[tuple[str, str, str, str], int] = {}
         late: dict[tuple[str, str], int] = {}
         for pair in joined:
@@ -321,7 +328,7 @@ class DriftProcessor:
 
     def _update(
         self,
-        source: Source,
+        source: TopicPartitionKey,
         key: WindowKey,
         sketch: WindowSketch,
         batch: InferenceBatch,
@@ -358,14 +365,14 @@ class DriftProcessor:
         return None if matrix is None else confidence(matrix)
 
     def _detector_key(
-        self, source: Source, key: WindowKey
+        self, source: TopicPartitionKey, key: WindowKey
     ) -> tuple[str, str] | tuple[str, str, str, int]:
         if self.partitioned:
             return (key.model, key.version, *source)
         return (key.model, key.version)
 
     def _detectors(
-        self, source: Source, key: WindowKey, profile: ReferenceProfile
+        self, source: TopicPartitionKey, key: WindowKey, profile: ReferenceProfile
     ) -> OnlineDetectors | None:
         if self.detector_block_size <= 0:
             return None
@@ -462,7 +469,7 @@ class DriftProcessor:
             del kept[key]
 
     def _change_points(
-        self, source: Source, key: WindowKey, end_ms: int
+        self, source: TopicPartitionKey, key: WindowKey, end_ms: int
     ) -> ChangePointReport | None:
         """Take the online detectors' state at this close: metrics and a log line."""
         detectors = self.detectors.get(self._detector_key(source, key))

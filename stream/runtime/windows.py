@@ -250,11 +250,15 @@ class PartitionWindows(Generic[S]):
         pair_codes: IntArray,
         times: IntArray,
         offsets: IntArray,
+        counted: BoolArray | None = None,
     ) -> Ingested[S]:
         """:meth:`ingest` with (model, version) given as ``pairs[pair_codes[row]]``.
 
         What the processor calls: it factorises a batch's model columns once (no
         per-row Python). ``pairs`` may hold pairs no row uses.
+
+        :param counted: rows to assign to windows (None: all); the others only move the
+            watermark (events of unprofiled models under a shared partition clock).
         """
         out: Ingested[S] = Ingested()
         n = len(times)
@@ -272,7 +276,10 @@ class PartitionWindows(Generic[S]):
         model_of_pair = np.array([model_index.setdefault(m, len(model_index)) for m in pair_model])
         model_codes = model_of_pair[pair_codes]
         names = list(model_index)
-        self.models.update(names)
+        if counted is None:
+            self.models.update(names)
+        else:
+            self.models.update(pair_model[c] for c in np.unique(pair_codes[counted]).tolist())
         sizes = np.array([self.plan.sizes(m).tumbling_ms for m in names], dtype=np.int64)
         row_sizes = sizes[model_codes]
         starts = times - np.mod(times, row_sizes)
@@ -283,12 +290,15 @@ class PartitionWindows(Generic[S]):
         if self.replay_marks and replayed.any():
             skip |= replayed & ~closed_at_arrival & self._unneeded(model_codes, names, starts)
         late = closed_at_arrival & ~replayed
-        out.replayed_skips = int(skip.sum())
+        if counted is not None:
+            late &= counted
+            skip |= ~counted
+        out.replayed_skips = int((skip if counted is None else skip & counted).sum())
         if late.any():
             self._count_late(out, present, pair_codes[late], before[late] - self.lateness_ms)
-        counted = np.flatnonzero(~(closed_at_arrival | skip))
-        if counted.size:
-            self._group(out, present, pair_codes, starts, offsets, counted, row_sizes, before)
+        assigned = np.flatnonzero(~(closed_at_arrival | skip))
+        if assigned.size:
+            self._group(out, present, pair_codes, starts, offsets, assigned, row_sizes, before)
         return out
 
     def _unneeded(self, model_codes: IntArray, names: list[str], starts: IntArray) -> BoolArray:
