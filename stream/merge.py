@@ -43,7 +43,7 @@ from stream.performance import WindowPerformance
 from stream.runtime.windows import WindowKey
 from stream.stats import DecisionRule, WindowSketch
 
-FORMAT = 1
+FORMAT = 2
 WindowId = tuple[str, str, str, int]  # model, version, kind, start
 #: What :meth:`MergeDomain.add` did with a record.
 Outcome = Literal["progress", "merged", "duplicate", "late", "replayed"]
@@ -79,6 +79,9 @@ class MergeCheckpoint:
     :param sources: ``"topic:partition"`` -> [watermark or None, idle].
     :param partition_counts: input topic -> its partition count.
     :param late: ``"model\\x1fversion"`` -> late events not yet reported.
+    :param late_shares: late shares already counted whose partition has not yet passed
+        their window: ``[model, version, kind, start, end, topic, partition]`` (a replay
+        of one is a duplicate, not late again).
     """
 
     commit_offset: int
@@ -87,12 +90,13 @@ class MergeCheckpoint:
     sources: dict[str, list[Any]]
     partition_counts: dict[str, int]
     late: dict[str, int]
+    late_shares: list[list[Any]] = field(default_factory=list)
 
     def to_json(self) -> str:
         """Compact JSON (offset-commit metadata, and the local store)."""
         body = {"f": FORMAT, "x": self.commit_offset, "c": self.next_offset,
-                "m": self.merged_through, "s": self.sources, "p": self.partition_counts,
-                "l": self.late}  # fmt: skip
+                "m": self.merged_through, "s": _pack(self.sources), "p": self.partition_counts,
+                "l": self.late, "ls": self.late_shares}  # fmt: skip
         return json.dumps(body, separators=(",", ":"), sort_keys=True)
 
     @classmethod
@@ -109,15 +113,45 @@ class MergeCheckpoint:
                 commit_offset=int(body["x"]),
                 next_offset=int(body["c"]),
                 merged_through=None if body["m"] is None else int(body["m"]),
-                sources={
-                    str(k): [None if v[0] is None else int(v[0]), bool(v[1])]
-                    for k, v in body["s"].items()
-                },
+                sources=_unpack(body["s"]),
                 partition_counts={str(k): int(v) for k, v in body["p"].items()},
                 late={str(k): int(v) for k, v in body["l"].items()},
+                late_shares=[
+                    [str(m), str(v), str(k), int(s), int(e), str(t), int(p)]
+                    for m, v, k, s, e, t, p in body.get("ls", [])
+                ],
             )
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
             raise CheckpointError(f"unreadable merge checkpoint: {exc}") from exc
+
+
+def _pack(sources: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Sources per topic as ``[base, [[watermark - base, idle], ...]]`` by partition
+    (null where a partition has not reported): about 10 bytes a partition, so a topic
+    of a few hundred partitions still fits Kafka's 4 KB commit metadata."""
+    by_topic: dict[str, dict[int, list[Any]]] = {}
+    for name, state in sources.items():
+        topic, number = name.rsplit(":", 1)
+        by_topic.setdefault(topic, {})[int(number)] = state
+    packed: dict[str, list[Any]] = {}
+    for topic, states in by_topic.items():
+        marks = [mark for mark, _ in states.values() if mark is not None]
+        base = min(marks) if marks else 0
+        rows: list[Any] = [None] * (max(states) + 1)
+        for partition, (mark, idle) in states.items():
+            rows[partition] = [None if mark is None else mark - base, int(idle)]
+        packed[topic] = [base, rows]
+    return packed
+
+
+def _unpack(packed: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    sources: dict[str, list[Any]] = {}
+    for topic, (base, rows) in packed.items():
+        for partition, row in enumerate(rows):
+            if row is not None:
+                mark = None if row[0] is None else int(base) + int(row[0])
+                sources[f"{topic}:{partition}"] = [mark, bool(row[1])]
+    return sources
 
 
 @dataclass(slots=True)
@@ -143,6 +177,9 @@ class MergeDomain:
         self.pending: dict[WindowId, PendingWindow] = {}
         self.merged_through: int | None = None
         self.late: dict[tuple[str, str], int] = {}
+        #: Late shares counted, by (window, source) -> window end, until their partition
+        #: passes the window (from then on a replay of one is a plain duplicate).
+        self.late_shares: dict[tuple[WindowId, Source], int] = {}
         self.next_offset = -1
         self.replay_until = -1
         self.counts = MergeCounts()
@@ -158,6 +195,9 @@ class MergeDomain:
         for name, n in checkpoint.late.items():
             model, version = name.split("\x1f", 1)
             self.late[(model, version)] = n
+        for model, version, kind, start, end, topic, partition in checkpoint.late_shares:
+            wid = (model, version, kind, start)
+            self.late_shares[(wid, Source(topic, partition))] = end
         self.next_offset = self.replay_until = checkpoint.next_offset
 
     # -- input ------------------------------------------------------------------------
@@ -192,9 +232,14 @@ class MergeDomain:
         state.idle = progress.idle
         if progress.watermark_ms is not None:
             old = state.watermark_ms
-            state.watermark_ms = (
+            state.watermark_ms = mark = (
                 progress.watermark_ms if old is None else max(old, progress.watermark_ms)
             )
+            passed = [
+                k for k, end in self.late_shares.items() if k[1] == progress.source and end <= mark
+            ]
+            for key in passed:
+                del self.late_shares[key]
 
     def _after_merge(self, share: WindowPartial) -> Outcome:
         """A share of a window already emitted: a replayed duplicate, or late."""
@@ -206,6 +251,10 @@ class MergeDomain:
         ):
             self.counts.duplicates += 1
             return "duplicate"
+        if (share.window, share.source) in self.late_shares:  # replayed before its progress
+            self.counts.duplicates += 1
+            return "duplicate"
+        self.late_shares[(share.window, share.source)] = share.end_ms
         self.counts.late_shares += 1
         if share.kind == TUMBLING:  # a sliding share repeats tumbling ones' events
             pair = (share.model, share.version)
@@ -309,6 +358,10 @@ class MergeDomain:
             },
             partition_counts=dict(self.partition_counts),
             late={f"{m}\x1f{v}": n for (m, v), n in self.late.items() if n},
+            late_shares=[
+                [*wid, end, source.topic, source.partition]
+                for (wid, source), end in sorted(self.late_shares.items())
+            ],
         )
 
 

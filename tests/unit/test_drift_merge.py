@@ -143,12 +143,6 @@ def test_a_partition_that_reported_no_watermark_is_named_as_holding_the_merge_ba
     assert domain.waiting_for() == [Source("events", 0), Source("events", 1)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review 2026-11-30: a late share replayed before its partition's progress "
-    "passed the window (drift instance killed between the share and its progress) is "
-    "counted as late a second time",
-)
 def test_a_replayed_late_share_is_counted_once() -> None:
     domain = MergeDomain(DecisionRule())
     records: list[Record] = [share(p, 0) for p in range(2)]
@@ -160,3 +154,28 @@ def test_a_replayed_late_share_is_counted_once() -> None:
     later = [share(p, 1) for p in range(3)] + [progress(p, 2 * MINUTE) for p in range(3)]
     out = feed(domain, later, 0)
     assert [o.value["late_event_count"] for o in out] == [7]
+
+
+def test_a_counted_late_share_survives_a_restart_as_counted() -> None:
+    domain = MergeDomain(DecisionRule())
+    records: list[Record] = [share(p, 0) for p in range(2)]
+    records += [progress(0, MINUTE), progress(1, MINUTE), progress(2, None, idle=True)]
+    late = share(2, 0, n=7)
+    feed(domain, [*records, late])
+    checkpoint = domain.checkpoint()
+    assert checkpoint is not None and checkpoint.late_shares
+    restored = MergeDomain(DecisionRule(), MergeCheckpoint.from_json(checkpoint.to_json()))
+    assert restored.add(late, checkpoint.next_offset) == "duplicate"
+    assert restored.late == {("m", "1"): 7}
+
+
+def test_checkpoints_of_many_partitions_fit_the_commit_metadata_limit() -> None:
+    domain = MergeDomain(DecisionRule())
+    base = 1_796_000_000_000
+    feed(domain, [PartitionProgress(Source("drift-test.inference.events", p), 256,
+                                    base + 1_000 * p, False) for p in range(256)])  # fmt: skip
+    checkpoint = domain.checkpoint()
+    assert checkpoint is not None
+    assert len(checkpoint.to_json()) < 4000
+    again = MergeCheckpoint.from_json(checkpoint.to_json())
+    assert again == checkpoint
