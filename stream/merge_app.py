@@ -64,8 +64,14 @@ class PartialsMerger:
         self.domains[(topic, partition)] = MergeDomain(self.rule, restored)
 
     def revoke(self, topic: str, partition: int) -> None:
-        """Forget a domain (whoever gets the partition replays it)."""
+        """Forget a domain (whoever gets the partition replays it) and its gauges (its
+        new owner reports them)."""
         self.domains.pop((topic, partition), None)
+        for gauge in (m.MERGE_WATERMARK_LAG, m.MERGE_WAITING_PARTITIONS, m.MERGE_PENDING_WINDOWS):
+            try:
+                gauge.remove(str(partition))
+            except KeyError:
+                continue
 
     def checkpoint(self, topic: str, partition: int) -> MergeCheckpoint | None:
         """What to commit for the partition."""

@@ -23,10 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from stream.detectors import DetectorState
+from stream.drift_output import SLIDING, TUMBLING
 from stream.performance import WindowPerformance
 from stream.stats import WindowSketch
 
-TUMBLING, SLIDING = "tumbling", "sliding"
+__all__ = ["SLIDING", "TUMBLING", "PartitionProgress", "Source", "WindowPartial"]
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -53,6 +53,10 @@ FloatArray = npt.NDArray[np.float64]
 
 # -- data classes to records ----------------------------------------------------------
 
+#: More input partitions than any Kafka topic Driftline reads has: a progress record
+#: claiming more is refused (the merge step would wait for partitions that do not exist).
+MAX_PARTITIONS = 10_000
+
 
 def partial_to_record(partial: WindowPartial) -> dict[str, Any]:
     """The ``DriftPartial`` record (kind ``window``) of one partition's window share."""
@@ -199,6 +203,8 @@ def _progress(part: Mapping[str, Any] | None, source: tuple[str, int]) -> Partit
     if part is None:
         raise PartialValueError("kind 'progress' without its progress part", source=source)
     count = int(part["partition_count"])
+    if count > MAX_PARTITIONS:  # the merge step would wait for every one of them
+        raise PartialValueError(f"partition_count {count} is over {MAX_PARTITIONS}", source=source)
     if not 0 <= source[1] < count:
         raise PartialValueError(
             f"partition {source[1]} outside the {count} partitions it reports", source=source

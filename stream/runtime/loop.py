@@ -169,6 +169,8 @@ class ProcessorLoop:
         self._last_commit = time.monotonic()
         self._delivery_errors: list[str] = []
         self._output_partition_count: int | None = None
+        self._output_partitions_at = 0.0
+        self._metadata_dropped: set[int] = set()
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -273,9 +275,13 @@ class ProcessorLoop:
                 self.producer.poll(0.1)
 
     def _output_partitions(self) -> int:
-        """The output topic's partition count (asked once; all topics, because asking
-        for one may auto-create it)."""
-        if self._output_partition_count is None:
+        """The output topic's partition count (asked again every minute; all topics,
+        because asking for one may auto-create it)."""
+        if (
+            self._output_partition_count is None
+            or time.monotonic() - self._output_partitions_at > 60.0
+        ):
+            self._output_partitions_at = time.monotonic()
             found = self.consumer.list_topics(timeout=30).topics.get(self.output_topic)
             if found is None or found.error is not None or not found.partitions:
                 raise DeliveryError(f"output topic {self.output_topic} not found")
@@ -313,6 +319,13 @@ class ProcessorLoop:
             self.store.save(self.input_topic, partition, checkpoint)
         metadata = checkpoint.to_json()
         if len(metadata) > 4000:  # Kafka's default offset.metadata.max.bytes is 4096
+            if partition not in self._metadata_dropped:
+                self._metadata_dropped.add(partition)
+                log.warning(
+                    "partition %s: checkpoint of %d bytes is over the commit metadata "
+                    "limit; committing without it (restarts rely on the state directory "
+                    "%s)", partition, len(metadata), self.store.root if self.store else None,
+                )  # fmt: skip
             metadata = ""
         return TopicPartition(
             self.input_topic, partition, checkpoint.commit_offset, metadata=metadata

@@ -392,6 +392,12 @@ def test_a_progress_record_for_a_partition_beyond_its_count_is_refused() -> None
         record_to_partial(_wire(record), FileProfileSource(None))
 
 
+def test_a_progress_record_claiming_absurdly_many_partitions_is_refused() -> None:
+    record = progress_to_record(PartitionProgress(Source("inference.events", 0), 10**9, None))
+    with pytest.raises(PartialValueError, match="partition_count 1000000000 is over"):
+        record_to_partial(_wire(record), FileProfileSource(None))
+
+
 def test_a_foreign_dict_is_refused_as_invalid_not_crashed_on() -> None:
     foreign: Any
     for foreign in ({}, {"kind": "window", "source_topic": "t", "source_partition": 0}, []):
