@@ -95,7 +95,10 @@ class JsonCheckpointStore(Generic[C]):
     """The last two checkpoints of each partition in a local directory.
 
     Two, because the file is written before the offset commit: after a crash between
-    the two, the committed offset still matches the previous checkpoint.
+    the two, the committed offset still matches the previous checkpoint. It is written
+    after the outputs are acknowledged: a checkpoint with the same commit offset (which
+    stays put while sliding windows need its events) replaces the previous one, and
+    must not name windows whose output a crash lost.
 
     :param parse: reads one checkpoint back (raises :class:`CheckpointError` if it
         cannot).

@@ -4,7 +4,7 @@ One iteration::
 
     consume(num_messages=N) -> per partition: decode_inference_batch -> dead letters
     -> processor.process -> close_ready -> produce outputs (DriftScores, SloWindows)
-    -> flush (outputs and dead letters acknowledged) -> commit checkpoints
+    -> flush (outputs and dead letters acknowledged) -> local checkpoint copies -> commit
 
 Offsets are committed only after the outputs (and dead letters) of everything
 before them are acknowledged, and they stop at the first event of the oldest open
@@ -300,15 +300,19 @@ class ProcessorLoop:
         if not due:
             return
         targets = partitions if partitions is not None else self._owned()
-        offsets: list[TopicPartition] = []
-        for partition in targets:
-            checkpoint = self.processor.checkpoint(self.input_topic, partition)
-            if checkpoint is not None:
-                offsets.append(self._offset(partition, checkpoint))
+        checkpoints = [
+            (partition, checkpoint)
+            for partition in targets
+            if (checkpoint := self.processor.checkpoint(self.input_topic, partition)) is not None
+        ]
         self.dead_letters.flush()  # same producer: flushes the outputs too
         if self._delivery_errors:
             errors, self._delivery_errors = self._delivery_errors, []
             raise DeliveryError(f"{self.record_type}s refused by {self.output_topic}: {errors[:5]}")
+        # The local copies only now: the commit offset often stays put while windows
+        # close (sliding windows hold it), so a copy replaces the one the committed offset
+        # points at, and written before the flush it could name outputs a crash lost.
+        offsets = [self._offset(partition, checkpoint) for partition, checkpoint in checkpoints]
         if offsets:
             self.consumer.commit(offsets=offsets, asynchronous=False)
             self.stats.commits += 1
