@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +10,7 @@ import numpy as np
 
 from schemas.settings import KafkaSettings
 from schemas.topics import DEAD_LETTERS, DRIFT_SCORES, INFERENCE_EVENTS
+from tests.integration.cli_processes import CliProcess
 from tests.integration.test_drift_processor_support import (
     T0,
     breast_cancer,
@@ -24,12 +22,8 @@ from tests.integration.test_drift_processor_support import (
     write_profiles,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def _start(
-    settings: KafkaSettings, profiles: Path, state: Path, log: Path
-) -> subprocess.Popen[bytes]:
+def _processor(settings: KafkaSettings, profiles: Path, state: Path, log: Path) -> CliProcess:
     env = {
         **os.environ,
         "DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
@@ -42,10 +36,7 @@ def _start(
         "DRIFTLINE_DRIFT_BATCH_SIZE": "200",
         "DRIFTLINE_DRIFT_COMMIT_INTERVAL_S": "0",
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "driftline", "drift", "run"],
-        cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    return CliProcess("drift", ["drift", "run"], env, log, group="drift-restart")
 
 
 def test_sigkill_mid_stream_then_restart(
@@ -66,21 +57,20 @@ def test_sigkill_mid_stream_then_restart(
         return out
 
     produce(kafka_settings, events_topic, part(0, 3))
-    log = tmp_path / "processor.log"
-    first = _start(kafka_settings, profiles, tmp_path / "state", log)
+    processor = _processor(kafka_settings, profiles, tmp_path / "state", tmp_path / "drift.log")
+    processor.start()
     try:
         early = read_scores(kafka_settings, scores_topic, 1)  # it is mid-stream now
-        assert early, f"no DriftScore before the kill; log:\n{log.read_text()[-3000:]}"
+        assert early, f"no DriftScore before the kill; log:\n{processor.tail()}"
     finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
+        processor.kill()
     produce(kafka_settings, events_topic, part(3, windows))
     produce(
         kafka_settings,
         events_topic,
         [(m, event(m, T0 + 3_600_000, x[0], names, 7)) for m in models],
     )
-    second = _start(kafka_settings, profiles, tmp_path / "state", log)
+    processor.start()
     expected = {(m, "1", "tumbling", T0 + w * 60_000) for m in models for w in range(windows)}
     # sliding windows end every minute while their 15 minutes hold window 0..5: 1..20
     sliding_ends = range(1, windows + 15)
@@ -93,8 +83,8 @@ def test_sigkill_mid_stream_then_restart(
             done=lambda got: expected <= {natural(s) for s in got},
         )  # fmt: skip
     finally:
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(30) == 0, log.read_text()[-3000:]
+        code = processor.stop()
+    assert code == 0, processor.tail()
     by_key: dict[tuple[str, str, str, int], list[dict[str, object]]] = {}
     for s in scores:
         by_key.setdefault(natural(s), []).append(s)

@@ -27,9 +27,6 @@ ten kills each take 70-220 s on the shared machine; marked ``reliability``
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -58,9 +55,9 @@ from schemas.topics import (
 from stream.alerting.app import build_alert_loop
 from stream.alerting.settings import AlertingSettings, AlertmanagerSettings
 from tests.integration.alerting_helpers import AlertmanagerServer
+from tests.integration.cli_processes import ROOT, CliProcess, wait_until
 from tests.integration.test_drift_processor_support import breast_cancer, produce, write_profiles
 
-ROOT = Path(__file__).resolve().parents[2]
 CODEC = SingleObjectCodec()
 MIN = 60_000
 MODELS = ["crash-a", "crash-b"]
@@ -109,51 +106,6 @@ def _events(t0: int) -> list[list[tuple[str, bytes]]]:
     return chunks
 
 
-class Processor:
-    """One processor subprocess (drift or slo) that can be killed and started again."""
-
-    def __init__(self, kind: str, env: dict[str, str], log: Path) -> None:
-        self.kind = kind
-        self.env = env
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.kills = 0
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "driftline", self.kind, "run"],
-            cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    def kill(self) -> None:
-        assert self.proc is not None and self.proc.poll() is None, self.tail()
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self.kills += 1
-
-    def stop(self) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(10)
-
-    def started(self) -> bool:
-        """This run has installed its SIGTERM handler: it printed its banner after that.
-
-        Stopping a run that is still importing would kill it (exit -15) instead of the
-        graceful stop the test asserts; only the banner tells the two apart.
-        """
-        banners = self.log.read_text(errors="replace").count(f"(group crash-{self.kind})")
-        return banners == self.kills + 1
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-
 class Outputs:
     """Every record on one output topic so far, read incrementally."""
 
@@ -188,7 +140,7 @@ def _env(settings: KafkaSettings, kind: str, tmp: Path, profiles: Path) -> dict[
         prefix + "COMMIT_INTERVAL_S": "0",
         prefix + "ALLOWED_LATENESS_S": "0",
         "PYTHONPATH": str(ROOT),
-        "PYTHONUNBUFFERED": "1",  # the banner reaches the log at once (Processor.started)
+        "PYTHONUNBUFFERED": "1",  # the banner reaches the log at once (CliProcess.started)
     }
     if kind == "drift":
         env |= {"DRIFTLINE_DRIFT_REFERENCE_PATH": str(profiles),
@@ -196,12 +148,12 @@ def _env(settings: KafkaSettings, kind: str, tmp: Path, profiles: Path) -> dict[
     return env
 
 
-def _diagnose(proc: Processor, out: Outputs, tmp: Path) -> str:
+def _diagnose(proc: CliProcess, out: Outputs, tmp: Path) -> str:
     """The processor's log, checkpoints, what it emitted, and its group as the broker sees
     it (members and their assignments: tells a stuck group from a stuck processor)."""
     states = [f"{p.name}: {p.read_text()}" for p in sorted(tmp.rglob("*-state/*/*.json"))]
     seen = sorted((r["model_name"], r.get("window_kind"), r["window_start"]) for r in out.records)
-    group = f"crash-{proc.kind}"
+    group = proc.group
     try:
         admin = AdminClient({"bootstrap.servers": proc.env["DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS"]})
         described = admin.describe_consumer_groups([group])[group].result(timeout=10)
@@ -219,16 +171,6 @@ def _natural_drift(s: dict[str, Any]) -> tuple[Any, ...]:
 
 def _natural_slo(s: dict[str, Any]) -> tuple[Any, ...]:
     return (s["model_name"], s["variant"], s["window_start"])
-
-
-def _wait(condition: Callable[[], bool], timeout_s: float) -> bool:
-    """Poll until ``condition``; the bound only stops a broken run (asserts decide)."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_sigkilled_processors_lose_no_window_repeat_none_and_alert_once(
@@ -249,9 +191,11 @@ def test_sigkilled_processors_lose_no_window_repeat_none_and_alert_once(
     t0 = (round(time.time() * 1000) // MIN - WINDOWS - 3) * MIN
     chunks = _events(t0)
     profiles = write_profiles(tmp_path / "profiles", MODELS)
-    drift = Processor("drift", _env(kafka_settings, "drift", tmp_path, profiles),
-                      tmp_path / "drift.log")  # fmt: skip
-    slo = Processor("slo", _env(kafka_settings, "slo", tmp_path, profiles), tmp_path / "slo.log")
+    drift, slo = (
+        CliProcess(kind, [kind, "run"], _env(kafka_settings, kind, tmp_path, profiles),
+                   tmp_path / f"{kind}.log", group=f"crash-{kind}")
+        for kind in ("drift", "slo")
+    )  # fmt: skip
     scores = Outputs(kafka_settings, scores_topic, DRIFT_SCORES.partitions)
     windows = Outputs(kafka_settings, windows_topic, SLO_WINDOWS.partitions)
     evaluator = build_alert_loop(
@@ -274,7 +218,7 @@ def test_sigkilled_processors_lose_no_window_repeat_none_and_alert_once(
             produce(kafka_settings, events, chunks[1 + k])
             for (proc, out), before in zip(pairs, befores, strict=True):
                 # something new came out of this run, then a seeded random moment later: kill
-                progressed = _wait(lambda o=out, b=before: o.poll() > b, BOUND_S)  # type: ignore[misc]
+                progressed = wait_until(lambda o=out, b=before: o.poll() > b, BOUND_S)  # type: ignore[misc]
                 assert progressed, _diagnose(proc, out, tmp_path)
                 time.sleep(float(rng.uniform(0.0, 0.4)))
                 proc.kill()
@@ -289,17 +233,17 @@ def test_sigkilled_processors_lose_no_window_repeat_none_and_alert_once(
         slo_keys = {(m, "baseline", t0 + w * MIN) for m in MODELS for w in range(WINDOWS)}
         for keys, natural, out, proc in ((drift_keys, _natural_drift, scores, drift),
                                          (slo_keys, _natural_slo, windows, slo)):  # fmt: skip
-            done = _wait(lambda k=keys, n=natural, o=out: o.poll() >= 0  # type: ignore[misc]
+            done = wait_until(lambda k=keys, n=natural, o=out: o.poll() >= 0  # type: ignore[misc]
                          and {n(r) for r in o.records} >= k, BOUND_S)  # fmt: skip
             missing = sorted(keys - {natural(r) for r in out.records})
-            assert done, f"{proc.kind}: missing {[(k[0], k[-2:]) for k in missing]}\n" + _diagnose(
+            assert done, f"{proc.name}: missing {[(k[0], k[-2:]) for k in missing]}\n" + _diagnose(
                 proc, out, tmp_path
             )
         # the evaluator caught up with both topics: each model's error-rate alert is listed
         for m in MODELS:
             assert alertmanager.wait_for(True, alertname="ServingErrorRateHigh", model=m)
         for proc, _ in pairs:  # the last restart may have had nothing left to do
-            assert _wait(proc.started, BOUND_S), proc.tail()
+            assert wait_until(proc.started, BOUND_S), proc.tail()
         time.sleep(1.0)  # one more evaluator poll over any late repeat, then count
         scores.poll()
         windows.poll()
