@@ -10,10 +10,21 @@ stopped half way and started again must emit every window exactly once.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
+from confluent_kafka import Message
 
+from schemas.catalog import DRIFT_PARTIAL
+from schemas.dead_letters import GROUP, REASON, SOURCE_OFFSET, SOURCE_TOPIC
 from schemas.settings import KafkaSettings
+from schemas.topics import DEAD_LETTERS
+from stream.partials import Source, WindowPartial
+from stream.partials_codec import partial_to_record
+from stream.performance import WindowPerformance
+from stream.profiles import FileProfileSource
+from stream.stats import WindowSketch
+from tests.integration.conftest import assigned_consumer, read_all
 from tests.integration.partitioned_helpers import (
     PARTITIONS,
     Sent,
@@ -25,8 +36,11 @@ from tests.integration.partitioned_helpers import (
     request_keyed,
 )
 from tests.integration.test_drift_processor_support import (
+    CODEC,
     MODEL,
     T0,
+    breast_cancer,
+    event,
     loop_for,
     natural,
     read_scores,
@@ -103,3 +117,60 @@ def test_merge_step_restarted_half_way_emits_every_window_once(
     assert first, "the first merge instance emitted windows before it stopped"
     by_key = by_window(scores, events.name)
     assert len(by_key) == EXPECTED
+
+
+def _bad_partials(profiles: Path) -> list[tuple[bytes, str]]:
+    """(value, the dead-letter reason it must get): bytes that are no record, an
+    InferenceEvent where partials go, and DriftPartials the merge step cannot take."""
+    profile = FileProfileSource(profiles).get(MODEL, "1")
+    assert profile is not None
+    x, names = breast_cancer()
+    share = WindowPartial(
+        model=MODEL, version="1", kind="tumbling", start_ms=T0, end_ms=T0 + 60_000,
+        source=Source("inference.events", 0), sketch=WindowSketch(profile).update(x[:50]),
+        performance=WindowPerformance(), late_event_count=0, ranges=[(0, 49)],
+        change_points=[],
+    )  # fmt: skip
+    unknown, other_reference, too_few_bins = (partial_to_record(share) for _ in range(3))
+    unknown["window"]["model_name"] = "no-such-model"
+    other_reference["window"]["sketch"]["reference_id"] = "another-reference"
+    counts = too_few_bins["window"]["sketch"]["numeric"]["counts"]
+    too_few_bins["window"]["sketch"]["numeric"]["counts"] = counts[:-1]
+    return [
+        (b"\x00not a record", "bad_magic"),
+        (event(MODEL, T0, x[0], names, 900_000), "wrong_record_type"),
+        (CODEC.encode(DRIFT_PARTIAL, unknown), "unknown_model"),
+        (CODEC.encode(DRIFT_PARTIAL, other_reference), "reference_mismatch"),
+        (CODEC.encode(DRIFT_PARTIAL, too_few_bins, check=False), "shape_mismatch"),
+    ]
+
+
+def test_bad_partials_are_dead_lettered_and_the_merge_goes_on(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    profiles = write_profiles(tmp_path / "profiles", [MODEL])
+    events, partials, scores_topic, dead_letters = partitioned_topics(kafka_settings)
+    bad = _bad_partials(profiles)
+    # keyed by model: on the partition the model's real partials will follow
+    produce_to(kafka_settings, partials.name, [(None, MODEL, value) for value, _ in bad])
+    produce_to(kafka_settings, events.name, _stream())
+    loops = [
+        loop_for(kafka_settings, profiles, "drift", tmp_path / "drift", partitioned=True,
+                 progress_interval_s=0.0),
+        merge_loop(kafka_settings, profiles, "merge", tmp_path / "merge"),
+    ]  # fmt: skip
+    with running(loops):
+        scores = read_scores(kafka_settings, scores_topic.name, EXPECTED, timeout_s=90)
+    assert len(by_window(scores, events.name)) == EXPECTED, "the merge went on"
+    reader = assigned_consumer(kafka_settings, dead_letters.name, DEAD_LETTERS.partitions, "dlq")
+    try:
+        messages = cast(list[Message], read_all(reader, len(bad)))
+        letters = [
+            {k: v.decode() for k, v in dict(msg.headers() or []).items() if isinstance(v, bytes)}
+            for msg in messages
+        ]
+    finally:
+        reader.close()
+    assert all(h[SOURCE_TOPIC] == partials.name and h[GROUP] == "merge" for h in letters)
+    reasons = sorted((int(h[SOURCE_OFFSET]), h[REASON]) for h in letters)
+    assert reasons == [(offset, reason) for offset, (_, reason) in enumerate(bad)]
