@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -265,7 +265,7 @@ class _Layout:
     """Byte layout of one features map: (key, double) pairs after the count, one block.
 
     ``mask`` selects the key bytes of the ``size``-byte region, which must equal
-    ``expected``; ``value_bytes`` are the byte positions of the doubles, in name order.
+    ``expected``; ``value_offsets`` are where the doubles start, in name order.
     """
 
     __slots__ = (
@@ -275,7 +275,7 @@ class _Layout:
         "mask_words",
         "names",
         "size",
-        "value_bytes",
+        "value_offsets",
         "width",
     )
 
@@ -292,8 +292,7 @@ class _Layout:
         pad = b"\x00" * (self.width - self.size)
         self.mask_words = np.frombuffer(mask + pad, "<u8")
         self.expected_words = np.frombuffer(segment + pad, "<u8")
-        offsets = np.cumsum([len(k) + 8 for k in keys]) - 8
-        self.value_bytes = (offsets[:, None] + np.arange(8)).ravel()
+        self.value_offsets = (np.cumsum([len(k) + 8 for k in keys]) - 8).astype(np.int64)
 
 
 _layouts: dict[tuple[int, bytes], _Layout] = {}
@@ -334,7 +333,8 @@ class _Walk:
     def __init__(self, data: npt.NDArray[np.uint8], starts: IntArray, ends: IntArray) -> None:
         self.data = data
         self.ends = ends
-        self.limit = len(data) - _PAD
+        self.limit = len(data) - len(_TAIL)
+        self.separator = len(data) - 1
         self.pos = starts.copy()
         self.ok = np.ones(len(starts), dtype=bool)
         self.window8 = np.lib.stride_tricks.sliding_window_view(data, 8)
@@ -413,6 +413,8 @@ class _Walk:
 
 
 _PAD: Final = 64
+#: After the records: zeros that over-long reads land in, then the strings' separator.
+_TAIL: Final = bytes(_PAD) + b"\xff"
 _ASCII_LIMIT: Final = 0x80
 
 
@@ -420,36 +422,43 @@ def _texts(walk: _Walk, spans: Spans, rows: npt.NDArray[np.bool_]) -> list[Any]:
     """The strings at ``spans`` (None where not ``rows``), decoded as one buffer.
 
     ASCII strings decode identically as UTF-8 and as latin-1, and a byte >= 0x80 then
-    never occurs inside one, so the whole column is gathered with 0xFF separators,
-    decoded in one call and split. A string with other bytes is decoded on its own; if
-    that fails the record is left to ``codec.decode`` (it reports the malformed UTF-8).
+    never occurs inside one, so the whole column is gathered with 0xFF separators (the
+    buffer's last byte, gathered after each string), decoded in one call and split. A
+    string with other bytes is decoded on its own; if that fails the record is left to
+    ``codec.decode`` (it reports the malformed UTF-8). Spans past the buffer (records
+    the walk already gave up on) are cut short: their text is never kept.
     """
-    start, length = spans
-    length = np.where(rows, length, 0)
-    total = int(length.sum())
-    n = len(length)
-    if total == 0:
-        return ["" if r else None for r in rows.tolist()]
-    first = np.cumsum(length) - length
-    owner = np.repeat(np.arange(n), length)
-    within = np.arange(total) - first[owner]
-    gathered = walk.data[np.minimum(start[owner] + within, walk.limit)]
+    n = len(rows)
+    present = np.flatnonzero(rows)
+    if not len(present):
+        return [None] * n
+    start = np.minimum(spans[0][present], walk.limit)
+    length = np.minimum(spans[1][present], walk.limit - start)
+    spaced = length + 1
+    ends = np.cumsum(spaced)
+    index = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(start - (ends - spaced), spaced)
+    index[ends - 1] = walk.separator
+    gathered = walk.data[index]
     wide = gathered >= _ASCII_LIMIT
-    out = np.full(total + n, 0xFF, dtype=np.uint8)
-    out[first[owner] + owner + within] = np.where(wide, 0x3F, gathered)
-    texts: list[Any] = out[:-1].tobytes().decode("latin-1").split("\xff")
-    if wide.any():
+    wide[ends - 1] = False
+    any_wide = bool(wide.any())
+    if any_wide:  # keep 0xFF for the separators alone
+        gathered = np.where(wide, np.uint8(0x3F), gathered)
+    texts: list[Any] = gathered[:-1].tobytes().decode("latin-1").split("\xff")
+    if any_wide:
         data = walk.data
-        for r in np.unique(owner[wide]).tolist():
-            a = int(start[r])
+        for j in np.unique(np.searchsorted(ends, np.flatnonzero(wide), side="right")).tolist():
+            a = int(start[j])
             try:
-                texts[r] = data[a : a + int(length[r])].tobytes().decode()
+                texts[j] = data[a : a + int(length[j])].tobytes().decode()
             except UnicodeDecodeError:
-                walk.ok[r] = False
-    if not rows.all():
-        for r in np.flatnonzero(~rows).tolist():
-            texts[r] = None
-    return texts
+                walk.ok[present[j]] = False
+    if len(present) == n:
+        return texts
+    out = np.full(n, None, dtype=object)
+    out[present] = texts
+    result: list[Any] = out.tolist()
+    return result
 
 
 def _map_columns(
@@ -518,8 +527,9 @@ def _features(
             same = _matches_words(layout, regions) & (count[rows] == count[first])
             matched = rows[same]
             size[matched] = layout.size
-            values_bytes = np.ascontiguousarray(regions[same][:, layout.value_bytes])
-            matrix = values_bytes.view("<f8").astype(np.float64)
+            # each double read as one 8-byte item: far fewer gathers than byte by byte
+            at = np.minimum(map_start[matched][:, None] + layout.value_offsets, walk.limit)
+            matrix = walk.window8[at].view("<f8")[..., 0].astype(np.float64)
             blocks.append((layout.names, matched, matrix))
             rows = rows[~same]
     walk.ok &= size > 0
@@ -608,11 +618,15 @@ def decode_inference_batch(
     :returns: the good records as columns; the bad ones in ``errors``, in input order.
     """
     codec, walkable = _codec(codec)
-    buffers = [v or b"" for v in values]
-    lengths = np.fromiter((len(b) for b in buffers), dtype=np.int64, count=len(buffers))
+    buffers = cast("Sequence[bytes]", values)
+    try:  # map(len, ...) runs in C; a tombstone (None) has no len
+        lengths = np.fromiter(map(len, buffers), dtype=np.int64, count=len(buffers))
+    except TypeError:
+        buffers = [v or b"" for v in values]
+        lengths = np.fromiter(map(len, buffers), dtype=np.int64, count=len(buffers))
     ends = np.cumsum(lengths)
     starts = ends - lengths
-    data = np.frombuffer(b"".join(buffers) + bytes(_PAD), dtype=np.uint8)
+    data = np.frombuffer(b"".join([*buffers, _TAIL]), dtype=np.uint8)
     walk = _Walk(data, starts, ends)
     if not walkable:
         walk.ok[:] = False
