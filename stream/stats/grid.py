@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -68,14 +69,76 @@ class NumericGrid:
     def bin_index(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
         """Flat bin index (``feature * width + bin``) of each value of a ``(n, k)`` batch.
 
-        One ``np.searchsorted`` per feature (edges differ per feature); NaNs land in the
-        last bin and must be masked by the caller.
+        Exactly ``np.searchsorted(edges, value, side="left")`` per feature (NaNs land
+        in the last bin and must be masked by the caller), computed for all features
+        at once: a table guesses each value's bin from its position on a uniform grid
+        of the feature's range, and the guess is corrected one edge at a time until
+        ``edges[b - 1] < value <= edges[b]``. Half the time of one ``searchsorted``
+        per feature, which was the largest cost of a sketch update.
         """
-        index = np.empty(values.shape, dtype=np.int64)
-        for j, edges in enumerate(self.edges):
-            index[:, j] = np.searchsorted(edges, values[:, j], side="left")
-        index += np.arange(len(self.edges), dtype=np.int64) * self.width
-        return index
+        if not values.size:
+            return np.zeros(values.shape, dtype=np.int64)
+        return self._lookup.bins(values) + np.arange(len(self.edges), dtype=np.int64) * self.width
+
+    @cached_property
+    def _lookup(self) -> _BinLookup:
+        return _BinLookup(self.edges)
+
+
+class _BinLookup:
+    """The bin-guess table and padded edges of :meth:`NumericGrid.bin_index`."""
+
+    #: Grid cells per feature: with quantile bins most cells hold at most one edge.
+    CELLS = 1024
+
+    def __init__(self, edges: list[npt.NDArray[np.float64]]) -> None:
+        k = len(edges)
+        self.counts = np.array([len(e) for e in edges], dtype=np.int64)
+        stride = int(self.counts.max(initial=0)) + 1
+        # every feature's edges, then +inf up to the stride: edges[b] for b = count is
+        # +inf, so no value moves a guess past the last bin
+        self.edges = np.full(k * stride, np.inf)
+        self.lo = np.zeros(k)
+        self.scale = np.zeros(k)
+        table = np.zeros((k, self.CELLS + 2), dtype=np.int64)
+        for j, e in enumerate(edges):
+            self.edges[j * stride : j * stride + len(e)] = e
+            if not len(e):
+                continue
+            lo, hi = float(e[0]), float(e[-1])
+            span = hi - lo if hi > lo and np.isfinite(hi - lo) else 1.0
+            self.lo[j], self.scale[j] = lo, self.CELLS / span
+            cells = lo + np.arange(self.CELLS) * (span / self.CELLS)
+            table[j, 1 : self.CELLS + 1] = np.searchsorted(e, cells, side="left")
+            table[j, self.CELLS + 1] = len(e) - 1
+        self.first_edge = np.arange(k, dtype=np.int64) * stride
+        self.table = (table + self.first_edge[:, None]).ravel()
+        self.first_cell = np.arange(k, dtype=np.int64) * (self.CELLS + 2) + 1
+
+    def bins(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+        """``searchsorted(edges[j], values[:, j], "left")`` for every column ``j``."""
+        with np.errstate(over="ignore", invalid="ignore"):  # huge values: cells clip below
+            cell = np.floor((values - self.lo) * self.scale)
+        np.fmax(cell, -1.0, out=cell)  # fmax/fmin: a NaN becomes a valid cell
+        np.fmin(cell, float(self.CELLS), out=cell)
+        at = self.table[cell.astype(np.int64) + self.first_cell]  # position in self.edges
+        while True:  # up until edges[b] >= value
+            up = self.edges[at] < values
+            if not up.any():
+                break
+            at += up
+        bins = at - self.first_edge
+        while True:  # down until edges[b - 1] < value (edges[b] >= value still holds)
+            down = (bins > 0) & (self.edges[at - 1] >= values)
+            if not down.any():
+                break
+            at -= down
+            bins -= down
+        missing = np.isnan(values)
+        if missing.any():  # searchsorted puts NaN after every edge
+            bins[missing] = np.broadcast_to(self.counts, values.shape)[missing]
+        out: npt.NDArray[np.int64] = bins
+        return out
 
 
 @dataclass(frozen=True, eq=False)
