@@ -94,11 +94,14 @@ def _preload_feedback(settings: KafkaSettings, topic: str) -> int:
     return len(records)
 
 
-def _raw(settings: KafkaSettings, topic: str, group: str) -> float:
+Run = tuple[float, float]  # events/s, CPU us/event (this process, librdkafka's threads too)
+
+
+def _raw(settings: KafkaSettings, topic: str, group: str) -> Run:
     consumer = Consumer(consumer_config(settings, group))
     consumer.assign([TopicPartition(topic, p, 0) for p in range(INFERENCE_EVENTS.partitions)])
     seen = 0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     while seen < EVENTS:
         msgs = [m for m in consumer.consume(num_messages=5000, timeout=1.0) if m.error() is None]
         by_partition: dict[int, list[bytes | None]] = {}
@@ -107,9 +110,9 @@ def _raw(settings: KafkaSettings, topic: str, group: str) -> float:
         for values in by_partition.values():
             decode_inference_batch(values, CODEC)
         seen += len(msgs)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     consumer.close()
-    return EVENTS / elapsed
+    return EVENTS / elapsed, cpu / EVENTS * 1e6
 
 
 def _processor(
@@ -119,8 +122,8 @@ def _processor(
     group: str,
     sliding_s: float = 900.0,
     feedback: bool = False,
-) -> tuple[float, int, int]:
-    """Events/s, DriftScores and labels read of one run (join on when ``feedback``)."""
+) -> tuple[Run, int, int]:
+    """Events/s and CPU, DriftScores and labels read of one run (join on when ``feedback``)."""
     loop = loop_for(settings, profiles, group, state, sliding_s=sliding_s, feedback_join=feedback)
     loop.commit_interval_s = 1.0
     loop.producer.produce(WARM_UP.name, value=b"warm-up")
@@ -131,16 +134,16 @@ def _processor(
     )
     if loop.feedback is not None:
         loop.feedback.start()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     while loop.stats.messages < EVENTS:
         loop.step()
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     outputs = loop.stats.outputs
     joined = 0 if loop.feedback is None else loop.feedback.read_count
     loop.consumer.close()
     if loop.feedback is not None:
         loop.feedback.close()
-    return EVENTS / elapsed, outputs, joined
+    return (EVENTS / elapsed, cpu / EVENTS * 1e6), outputs, joined
 
 
 def main() -> None:
@@ -166,36 +169,43 @@ def main() -> None:
                 f"preloaded {EVENTS:,} events, {labels:,} labels in {time.perf_counter() - t:.1f} s"
             )
             profiles = write_profiles(root / "profiles", list(MODELS))
-            raw, proc, tumbling, fed, outs, outs_t, read = [], [], [], [], 0, 0, 0
+            raw: list[Run] = []
+            proc: list[Run] = []
+            tumbling: list[Run] = []
+            fed: list[Run] = []
+            outs, outs_t, read = 0, 0, 0
             for i in range(REPEATS):
                 raw.append(_raw(settings, specs[0].name, f"raw-{i}"))
-                rate, outs, _ = _processor(settings, profiles, root / f"state-{i}", f"proc-{i}")
-                proc.append(rate)
-                rate, outs_t, _ = _processor(
+                run, outs, _ = _processor(settings, profiles, root / f"state-{i}", f"proc-{i}")
+                proc.append(run)
+                run, outs_t, _ = _processor(
                     settings, profiles, root / f"state-t{i}", f"tumbling-{i}", sliding_s=0
                 )
-                tumbling.append(rate)
-                rate, _, read = _processor(
+                tumbling.append(run)
+                run, _, read = _processor(
                     settings, profiles, root / f"state-f{i}", f"fed-{i}", feedback=True
                 )
-                fed.append(rate)
+                fed.append(run)
         finally:
             broker.stop()
-    r, p, t = statistics.median(raw), statistics.median(proc), statistics.median(tumbling)
-    f = statistics.median(fed)
-    print(f"{'path (1 core, median of ' + str(REPEATS) + ')':<44}{'events/s':>12}")
-    print(f"{'raw consume + batch decode':<44}{r:>12,.0f}")
-    print(f"{'drift processor, tumbling + sliding':<44}{p:>12,.0f}")
-    print(f"{'drift processor, tumbling only':<44}{t:>12,.0f}")
-    print(f"{'drift processor + feedback join':<44}{f:>12,.0f}")
+    r, p, t, f = (statistics.median(x[0] for x in runs) for runs in (raw, proc, tumbling, fed))
+    print(f"{'path (1 core, median of ' + str(REPEATS) + ')':<44}{'events/s':>12}{'CPU us/ev':>11}")
+    for name, runs in (
+        ("raw consume + batch decode", raw),
+        ("drift processor, tumbling + sliding", proc),
+        ("drift processor, tumbling only", tumbling),
+        ("drift processor + feedback join", fed),
+    ):
+        median, cpu = (statistics.median(x[i] for x in runs) for i in (0, 1))
+        print(f"{name:<44}{median:>12,.0f}{cpu:>11.2f}")
     print(f"{'processor / raw':<44}{p / r:>12.2f}")
     print(f"{'with sliding / without':<44}{p / t:>12.2f}")
     print(f"{'with feedback join / without':<44}{f / p:>12.2f}")
     print(
         f"DriftScores per run: {outs} with sliding, {outs_t} without; labels read by the "
-        f"last join run: {read:,}; runs raw {[round(x) for x in raw]}, with sliding "
-        f"{[round(x) for x in proc]}, without {[round(x) for x in tumbling]}, with join "
-        f"{[round(x) for x in fed]}"
+        f"last join run: {read:,}; runs raw {[round(x[0]) for x in raw]}, with sliding "
+        f"{[round(x[0]) for x in proc]}, without {[round(x[0]) for x in tumbling]}, with join "
+        f"{[round(x[0]) for x in fed]}"
     )
 
 
