@@ -94,15 +94,17 @@ class _BinLookup:
     def __init__(self, edges: list[npt.NDArray[np.float64]]) -> None:
         k = len(edges)
         self.counts = np.array([len(e) for e in edges], dtype=np.int64)
-        stride = int(self.counts.max(initial=0)) + 1
-        # every feature's edges, then +inf up to the stride: edges[b] for b = count is
-        # +inf, so no value moves a guess past the last bin
-        self.edges = np.full(k * stride, np.inf)
+        stride = int(self.counts.max(initial=0)) + 2
+        # per feature: NaN, its edges, +inf up to the stride. edges[b] for b = count is
+        # +inf (no value moves a guess past the last bin), edges[-1] is NaN (none moves
+        # it below the first); ``before[i]`` is ``edges[i - 1]``
+        padded = np.full((k, stride), np.inf)
+        padded[:, 0] = np.nan
         self.lo = np.zeros(k)
         self.scale = np.zeros(k)
         table = np.zeros((k, self.CELLS + 2), dtype=np.int64)
         for j, e in enumerate(edges):
-            self.edges[j * stride : j * stride + len(e)] = e
+            padded[j, 1 : 1 + len(e)] = e
             if not len(e):
                 continue
             lo, hi = float(e[0]), float(e[-1])
@@ -111,34 +113,36 @@ class _BinLookup:
             cells = lo + np.arange(self.CELLS) * (span / self.CELLS)
             table[j, 1 : self.CELLS + 1] = np.searchsorted(e, cells, side="left")
             table[j, self.CELLS + 1] = len(e) - 1
-        self.first_edge = np.arange(k, dtype=np.int64) * stride
+        self.edges = padded.ravel()
+        self.before = np.concatenate(([np.nan], self.edges[:-1]))
+        self.first_edge = np.arange(k, dtype=np.int64) * stride + 1
         self.table = (table + self.first_edge[:, None]).ravel()
         self.first_cell = np.arange(k, dtype=np.int64) * (self.CELLS + 2) + 1
 
     def bins(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
         """``searchsorted(edges[j], values[:, j], "left")`` for every column ``j``."""
         with np.errstate(over="ignore", invalid="ignore"):  # huge values: cells clip below
-            cell = np.floor((values - self.lo) * self.scale)
+            cell = (values - self.lo) * self.scale
         np.fmax(cell, -1.0, out=cell)  # fmax/fmin: a NaN becomes a valid cell
         np.fmin(cell, float(self.CELLS), out=cell)
-        at = self.table[cell.astype(np.int64) + self.first_cell]  # position in self.edges
-        while True:  # up until edges[b] >= value
-            up = self.edges[at] < values
-            if not up.any():
-                break
-            at += up
-        bins = at - self.first_edge
-        while True:  # down until edges[b - 1] < value (edges[b] >= value still holds)
-            down = (bins > 0) & (self.edges[at - 1] >= values)
-            if not down.any():
-                break
-            at -= down
-            bins -= down
+        # the guesses, as positions in self.edges; ``at`` is a view of ``flat``
+        flat = self.table[(cell.astype(np.int64) + self.first_cell).ravel()]
+        at, wanted = flat.reshape(values.shape), np.ravel(values)
+        # up until edges[b] >= value, then down until edges[b - 1] < value (moving down
+        # keeps edges[b] >= value): one pass over all values each, then the movers only
+        moving = np.flatnonzero(self.edges[at] < values)
+        while moving.size:
+            flat[moving] += 1
+            moving = moving[self.edges[flat[moving]] < wanted[moving]]
+        moving = np.flatnonzero(self.before[at] >= values)
+        while moving.size:
+            flat[moving] -= 1
+            moving = moving[self.before[flat[moving]] >= wanted[moving]]
+        bins: npt.NDArray[np.int64] = at - self.first_edge
         missing = np.isnan(values)
         if missing.any():  # searchsorted puts NaN after every edge
             bins[missing] = np.broadcast_to(self.counts, values.shape)[missing]
-        out: npt.NDArray[np.int64] = bins
-        return out
+        return bins
 
 
 @dataclass(frozen=True, eq=False)
