@@ -446,6 +446,38 @@ def _texts(walk: _Walk, spans: Spans, rows: npt.NDArray[np.bool_]) -> list[Any]:
         return [None] * n
     start = np.minimum(spans[0][present], walk.limit)
     length = np.minimum(spans[1][present], walk.limit - start)
+    texts = _repeated_text(walk, start, length)
+    if texts is None:
+        texts = _distinct_texts(walk, present, start, length)
+    if len(present) == n:
+        return texts
+    out = np.full(n, None, dtype=object)
+    out[present] = texts
+    result: list[Any] = out.tolist()
+    return result
+
+
+def _repeated_text(walk: _Walk, start: IntArray, length: IntArray) -> list[Any] | None:
+    """One ASCII string repeated in every row (a model name, a version, a source): the
+    list of it, without decoding each row; None when the rows differ."""
+    size = int(length[0])
+    if not (length == size).all():
+        return None
+    if size == 0:
+        return [""] * len(start)
+    data = walk.data
+    last = start + (size - 1)
+    if not (data[last] == data[last[0]]).all():  # a cheap first test: the last bytes
+        return None
+    rows = np.lib.stride_tricks.sliding_window_view(data, size)[start]
+    first = rows[0]
+    if (first >= _ASCII_LIMIT).any() or not (rows == first).all():
+        return None
+    return [first.tobytes().decode("ascii")] * len(start)
+
+
+def _distinct_texts(walk: _Walk, present: IntArray, start: IntArray, length: IntArray) -> list[Any]:
+    """:func:`_texts` of the ``present`` rows, gathered and decoded as one string."""
     spaced = length + 1
     ends = np.cumsum(spaced)
     index = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(start - (ends - spaced), spaced)
@@ -465,12 +497,7 @@ def _texts(walk: _Walk, spans: Spans, rows: npt.NDArray[np.bool_]) -> list[Any]:
                 texts[j] = data[a : a + int(length[j])].tobytes().decode()
             except UnicodeDecodeError:
                 walk.ok[present[j]] = False
-    if len(present) == n:
-        return texts
-    out = np.full(n, None, dtype=object)
-    out[present] = texts
-    result: list[Any] = out.tolist()
-    return result
+    return texts
 
 
 def _map_columns(
@@ -536,15 +563,17 @@ def _features(
                 rows = rows[1:]
                 continue
             regions = _regions(walk, layout, map_start[rows])
+            # the doubles sit at fixed offsets of each region: one structured cast
+            # copies them side by side (not 240 byte gathers per row); then the
+            # regions are masked in place to check their keys
+            packed = regions.view(layout.values)[:, 0].astype(layout.packed)
+            matrix = packed.view(np.float64).reshape(len(rows), len(layout.names))
             same = _matches_words(layout, regions) & (count[rows] == count[first])
             matched = rows[same]
             size[matched] = layout.size
-            # the doubles sit at fixed offsets of each region: one structured cast
-            # copies them side by side (not 240 byte gathers per row)
-            mine = regions if len(matched) == len(rows) else regions[same]
-            packed = mine.view(layout.values)[:, 0].astype(layout.packed)
-            matrix = packed.view(np.float64).reshape(len(matched), len(layout.names))
-            blocks.append((layout.names, matched, matrix))
+            blocks.append(
+                (layout.names, matched, matrix if len(matched) == len(rows) else matrix[same])
+            )
             rows = rows[~same]
     walk.ok &= size > 0
     walk.pos = walk.pos + size
@@ -586,9 +615,14 @@ def _regions(walk: _Walk, layout: _Layout, map_starts: IntArray) -> npt.NDArray[
 
 
 def _matches_words(layout: _Layout, regions: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
-    """:func:`_matches` on ``(n, layout.width)`` regions, compared as 64-bit words."""
-    masked = regions.view("<u8") & layout.mask_words
-    matched: npt.NDArray[np.bool_] = (masked == layout.expected_words).all(axis=1)
+    """:func:`_matches` on ``(n, layout.width)`` regions, compared as 64-bit words.
+
+    The regions (a copy made for this) are masked in place: their value bytes are zero
+    afterwards.
+    """
+    words = regions.view("<u8")
+    np.bitwise_and(words, layout.mask_words, out=words)
+    matched: npt.NDArray[np.bool_] = (words == layout.expected_words).all(axis=1)
     return matched
 
 

@@ -245,6 +245,26 @@ def test_non_ascii_strings_decode() -> None:
     assert batch.record(0) == record and batch.errors == []
 
 
+@pytest.mark.parametrize("source", ["svc", "", "サービス"])
+def test_a_string_shared_by_every_row_decodes(source: str) -> None:
+    """Columns where every row holds the same string (one model per partition) take a
+    shortcut; it must give what the rows hold, ASCII or not."""
+    events = [inference_event(i, model="m", source=source) for i in range(20)]
+    batch = decode_inference_batch([_frame(e) for e in events])
+    assert batch.errors == []
+    assert [batch.record(r) for r in range(len(batch))] == events
+
+
+def test_a_malformed_string_shared_by_every_row_is_a_bad_value_in_each() -> None:
+    framed = _frame(inference_event(1, source="caf\u00e9"))
+    bad = framed.replace(b"caf\xc3\xa9", b"caf\xc3\x28")
+    batch = decode_inference_batch([bad] * 4)
+    assert len(batch) == 0
+    assert [(e.index, type(e.error)) for e in batch.errors] == [
+        (i, MalformedRecordError) for i in range(4)
+    ]
+
+
 def test_empty_batch() -> None:
     batch = decode_inference_batch([])
     assert len(batch) == 0 and batch.errors == [] and batch.features == ()
