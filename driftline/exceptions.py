@@ -17,6 +17,10 @@ class ServiceUnhealthyError(LauncherError):
     """A started service did not become healthy in time, or exited early."""
 
 
+class PortReservationError(LauncherError):
+    """No free port could be reserved for a service (see :mod:`driftline.ports`)."""
+
+
 class ReplayInputError(DriftlineError):
     """A replay's input is unusable: unreadable file, wrong columns, unknown scenario."""
 

@@ -54,7 +54,7 @@ from driftline.monitoring import (
     prometheus_config,
     write_prometheus_config,
 )
-from driftline.ports import LOOPBACK, choose_port
+from driftline.ports import LOOPBACK, PortReservations
 from driftline.processes import ManagedProcess, stop_all, wait_all_healthy
 from driftline.settings import StackSettings
 from schemas.admin import ensure_topics, make_admin, wait_for_broker
@@ -137,7 +137,8 @@ class LocalStack:
     _launched: list[tuple[ManagedProcess, float, Callable[[float], None]]] = field(
         default_factory=list
     )
-    _ports: set[int] = field(default_factory=set)
+    #: Every port chosen for a child, held against other stacks on this machine until stop.
+    _reservations: PortReservations = field(default_factory=PortReservations)
 
     def start(self) -> None:
         """Bring every part up and healthy, phase by phase, or stop what started and raise
@@ -431,13 +432,10 @@ class LocalStack:
         self._launched.append((proc, timeout_s or self.stack.startup_timeout_s, healthy))
 
     def _port(self, preferred: int) -> int:
-        """A free port for a child, never one already given to a sibling: children of one
-        phase choose their ports before any of them has bound its own."""
-        port = choose_port(preferred)
-        while port in self._ports:
-            port = choose_port(0)
-        self._ports.add(port)
-        return port
+        """A free port for a child, never one already given to a sibling (children of one
+        phase choose their ports before any of them has bound its own) nor one another
+        stack on this machine has chosen and not yet bound: reserved until :meth:`stop`."""
+        return self._reservations.reserve(preferred)
 
     def _await_launched(self) -> None:
         """Wait for every process launched since the last call, side by side.
@@ -491,12 +489,13 @@ class LocalStack:
     def stop(self) -> None:
         """Stop every started process: all clients at once, then the servers they talk to
         (broker, Redis, Alertmanager), so no client logs connection errors while it shuts
-        down. Safe to call twice."""
+        down; then give the ports back. Safe to call twice."""
         clients = [p for p in self._processes if p.name not in SERVERS]
         stop_all(clients)
         self._processes[:] = [p for p in self._processes if p.name in SERVERS]
         stop_all(self._processes)
         self._processes.clear()
+        self._reservations.release()
 
     def __enter__(self) -> LocalStack:
         self.start()

@@ -20,7 +20,7 @@ from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from driftline.ports import accepts_connections, port_is_free
+from driftline.ports import accepts_connections, choose_port, port_is_free
 from driftline.settings import StackSettings
 from driftline.stack import LocalStack
 from schemas.admin import make_admin
@@ -226,6 +226,7 @@ def test_external_kafka_is_used_as_is(
         embedded_redis_port = int(redis_ep.address.split(":")[2].split("/")[0])
         assert not port_is_free(embedded_redis_port)
     assert port_is_free(embedded_redis_port)
+    assert choose_port(embedded_redis_port) == embedded_redis_port  # reservation given back
 
 
 def test_external_redis_is_not_started(kafka_settings: KafkaSettings, tmp_path: Path) -> None:

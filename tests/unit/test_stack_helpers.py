@@ -55,7 +55,10 @@ def test_children_launched_together_never_get_the_same_port() -> None:
     is still free must not be handed out twice."""
     stack = LocalStack()
     preferred = free_port()
-    first, second = stack._port(preferred), stack._port(preferred)
+    try:
+        first, second = stack._port(preferred), stack._port(preferred)
+    finally:
+        stack.stop()  # gives the reservations back
     assert first == preferred
     assert second != first
 
