@@ -57,15 +57,30 @@ def _run(
     windows: list[bytes],
     model: str,
     until: Callable[[list[CanaryDecision]], bool],
+    group: str | None = None,
+    seen: list[int] | None = None,
 ) -> list[CanaryDecision]:
+    """Produce ``windows``, then run a controller (consumer ``group``, a new one by default)
+    until ``until``; ``seen`` collects the window starts it has judged."""
     producer = Producer(producer_config(kafka))
     topic = SLO_WINDOWS.prefixed(kafka.topic_prefix).name
     for value in windows:
         producer.produce(topic, value, key=model.encode())
     assert producer.flush(30) == 0
-    settings = CanaryAnalysisSettings(group_id=f"canary-{uuid.uuid4().hex[:6]}", poll_timeout_s=0.2)
+    group = group or f"canary-{uuid.uuid4().hex[:6]}"
+    settings = CanaryAnalysisSettings(group_id=group, poll_timeout_s=0.2)
     decisions: list[CanaryDecision] = []
-    loop = CanaryLoop(CanaryController(settings, kafka, rollout, store), decisions.append)
+    controller = CanaryController(settings, kafka, rollout, store)
+    if seen is not None:
+        judge = controller.observe
+
+        def observe(record: Mapping[str, Any]) -> CanaryDecision | None:
+            decision = judge(record)
+            seen.append(int(record["window_start"]))
+            return decision
+
+        controller.observe = observe  # type: ignore[method-assign]
+    loop = CanaryLoop(controller, decisions.append)
     with WorkerThread(loop) as running:
         assert wait_for(lambda: until(decisions) or running.error is not None)
     assert running.error is None
@@ -184,3 +199,50 @@ def test_a_window_that_always_fails_is_dead_lettered_and_the_next_ones_decide(
     headers = dict(dead.headers() or [])  # type: ignore[attr-defined]
     assert headers["driftline.dlq.reason"] == b"processing_failed"
     assert headers["driftline.dlq.detail"].startswith(b"ValueError: a bug no retry can fix")
+
+
+@pytest.mark.parametrize(
+    ("canary_error_rate", "expected"), [(0.0, "promoted"), (0.2, "rolled_back")]
+)
+def test_a_controller_restarted_at_the_full_share_still_decides(
+    kafka_settings: KafkaSettings,
+    make_topics: Callable[..., list[str]],
+    redis_client: redis.Redis,
+    canary_store: ModelStore,
+    canary_error_rate: float,
+    expected: str,
+) -> None:
+    """At 100 % the baseline serves nothing, so the canary is judged against the previous
+    step's baseline. That reference lived only in the controller's memory, and the 50 %
+    step's windows are committed: a restarted controller waited for ever ("a controller
+    restarted at 100 % waits"). It must promote (or roll back) on the same evidence."""
+    make_topics(SLO_WINDOWS, MODEL_DEPLOYMENTS, DEAD_LETTERS)
+    rollout = RolloutStore(redis_client)
+    name = _model(canary_store, rollout)
+    version = canary_store.alias_version(name, "challenger")
+    assert version is not None
+    group = f"canary-{uuid.uuid4().hex[:6]}"
+    t0 = now_ms() + 60_000
+    before = []
+    for i in range(6):  # the 10 % and 50 % steps; the newest baseline window is distinct
+        start = t0 + i * 60_000
+        before += [
+            _window(name, "canary", version, start, 0.0),
+            _window(name, "baseline", "1", start, 0.005 if i == 5 else 0.0),
+        ]
+    first = _run(
+        kafka_settings, canary_store, rollout, before, name, lambda d: len(d) >= 2, group
+    )
+    assert [(d.action, d.share) for d in first] == [("canary_step", 0.5), ("canary_step", 1.0)]
+    # the first controller is stopped; only the canary serves now
+    full = [t0 + i * 60_000 for i in range(6, 9)]
+    seen: list[int] = []
+    second = _run(
+        kafka_settings, canary_store, rollout,
+        [_window(name, "canary", version, start, canary_error_rate) for start in full],
+        name, lambda d: bool(d) or set(full) <= set(seen), group, seen,
+    )  # fmt: skip
+    assert [(d.action, d.version) for d in second] == [(expected, version)]
+    (event,) = records_on(kafka_settings, MODEL_DEPLOYMENTS, 3)[2:]
+    assert event["action"] == expected
+    assert event["evidence"]["baseline_error_rate"] == 0.005  # the 50 % step's newest window
