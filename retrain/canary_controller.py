@@ -13,7 +13,10 @@ is too far below the baseline's. Every decision's event carries its evidence.
 
 Windows that started before the controller changed the share belong to the old step and
 are ignored. Offsets are committed after each decision only, so a restarted controller
-re-reads the windows of the step in progress from Kafka.
+re-reads the windows of the step in progress from Kafka; what it needs from the steps
+before (when the step began, the previous step's baseline that a 100 % step is judged
+against) it reads from the rollout hash, written with the share
+(:mod:`retrain.canary_step_context`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from retrain import metrics as m
 from retrain.canary import CanaryVerdict, SloSummary, analyse, next_share
 from retrain.canary_accuracy import VariantAccuracy, combine, judge_windows, variant_accuracy
 from retrain.canary_report import canary_analysis
+from retrain.canary_step_context import StepContext, decode_step_context
 from retrain.retry_policy import FailureCounter, dead_letter_if_exhausted
 from retrain.settings import CanaryAnalysisSettings
 from retrain.shadow_controller import ShadowController, ShadowDecision
@@ -178,9 +182,22 @@ class CanaryController:
         m.CANARY_SHARE.labels(model).set(state.canary_share)
         step = self.steps.get(model)
         if step is None or (step.version, step.share) != (state.canary_version, state.canary_share):
-            step = StepState(state.canary_version, state.canary_share, None)
+            step = self._resumed(model, state.canary_version, state.canary_share)
             self.steps[model] = step
         return step
+
+    def _resumed(self, model: str, version: str, share: float) -> StepState:
+        """A step this controller did not start here (a restart, or a retry after acting
+        failed half-way): with the context stored when the share was set, if it is this
+        step's; else a bare one (a canary started or moved by hand has no previous step)."""
+        context = decode_step_context(model, self.rollout.read_step_context(model))
+        if context is None or (context.version, context.share) != (version, share):
+            return StepState(version, share, None)
+        log.info("%s: resuming canary %s at share %g", model, version, share)
+        return StepState(
+            version, share, context.since_ms, previous_baseline=context.previous_baseline,
+            previous_baseline_accuracy=list(context.previous_baseline_accuracy),
+        )  # fmt: skip
 
     @staticmethod
     def _take_accuracy(step: StepState, start: int, record: Mapping[str, Any]) -> bool:
@@ -231,7 +248,17 @@ class CanaryController:
             )  # fmt: skip
             self.steps.pop(model, None)
             return CanaryDecision(model, "promoted", step.version, 1.0, verdict)
-        self.rollout.write_canary(model, step.version, share)
+        since = self.clock()
+        following = StepState(
+            step.version, share, since, previous_baseline=step.newest_baseline(),
+            previous_baseline_accuracy=step.accuracy_windows()[1],
+        )  # fmt: skip
+        context = StepContext(
+            version=step.version, share=share, since_ms=since,
+            previous_baseline=following.previous_baseline,
+            previous_baseline_accuracy=following.previous_baseline_accuracy,
+        )  # fmt: skip
+        self.rollout.write_canary(model, step.version, share, context.encode())
         event = deployment_event(
             model_name=model,
             action="canary_step",
@@ -243,10 +270,7 @@ class CanaryController:
             evidence=verdict.evidence | {"previous_share": step.share},
         )
         publish_deployment_event(self.kafka, event, self.codec)
-        self.steps[model] = StepState(
-            step.version, share, self.clock(), previous_baseline=step.newest_baseline(),
-            previous_baseline_accuracy=step.accuracy_windows()[1],
-        )  # fmt: skip
+        self.steps[model] = following
         return CanaryDecision(model, "canary_step", step.version, share, verdict)
 
 

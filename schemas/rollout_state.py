@@ -4,7 +4,9 @@ The state of model ``M`` is the Redis hash ``driftline:rollout:M`` with fields
 ``canary_version`` (a registry version; absent = no canary), ``canary_share`` (0..1),
 ``shadow_version`` (a version that gets a copy of the traffic, off the request path;
 absent = no shadow) and ``champion_version`` (written by promote, so every replica
-reloads the champion alias when it changes). Writers: the admin API
+reloads the champion alias when it changes), and ``canary_step_context`` (the canary
+controller's record of the step it set, opaque to everyone else: any other write of the
+canary fields deletes it, so it never outlives that step). Writers: the admin API
 (``POST /admin/canary``, ``/admin/shadow``, ``/admin/promote``) and the retrain worker
 (a candidate that passes its gate becomes the canary). Each writer changes only its own
 fields. Serving re-reads it every ``rollout_poll_s`` (:mod:`serving.rollout`). It lives in
@@ -21,6 +23,8 @@ import redis
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "driftline:rollout:"
+#: The canary controller's step record (``retrain.canary_step_context``), set with the share.
+STEP_CONTEXT_FIELD = "canary_step_context"
 
 
 def rollout_key(model_name: str) -> str:
@@ -75,11 +79,25 @@ class RolloutStore:
             "canary_share": repr(state.canary_share),
             "shadow_version": state.shadow_version,
             "champion_version": state.champion_version,
+            STEP_CONTEXT_FIELD: None,
         })  # fmt: skip
 
-    def write_canary(self, model_name: str, version: str | None, share: float) -> None:
-        """Change only the canary fields (a shadow or champion set by others stays)."""
-        self._write(model_name, {"canary_version": version, "canary_share": repr(share)})
+    def write_canary(
+        self, model_name: str, version: str | None, share: float, step_context: str | None = None
+    ) -> None:
+        """Change only the canary fields (a shadow or champion set by others stays);
+        ``step_context`` is the canary controller's, written in the same transaction (any
+        other writer passes none, which deletes a stale one)."""
+        self._write(model_name, {
+            "canary_version": version,
+            "canary_share": repr(share),
+            STEP_CONTEXT_FIELD: step_context,
+        })  # fmt: skip
+
+    def read_step_context(self, model_name: str) -> str | None:
+        """The canary controller's record of the step in progress (None: none stored)."""
+        raw = self.client.hget(rollout_key(model_name), STEP_CONTEXT_FIELD)
+        return None if raw is None else _text(raw)
 
     def write_shadow(self, model_name: str, version: str | None) -> None:
         """Change only the shadow version (None clears it)."""
@@ -91,6 +109,7 @@ class RolloutStore:
             "canary_version": None,
             "canary_share": repr(0.0),
             "champion_version": champion_version,
+            STEP_CONTEXT_FIELD: None,
         })  # fmt: skip
 
     def write_shadow_promotion(self, model_name: str, champion_version: str) -> None:

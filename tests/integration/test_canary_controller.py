@@ -10,7 +10,8 @@ import pytest
 import redis
 from confluent_kafka import Producer
 
-from retrain.canary_controller import CanaryController, CanaryDecision, CanaryLoop
+from retrain.canary_controller import CanaryController, CanaryDecision, CanaryLoop, StepState
+from retrain.canary_step_context import StepContext
 from retrain.settings import CanaryAnalysisSettings
 from retrain.training import train_and_register
 from schemas.catalog import SLO_WINDOW
@@ -230,9 +231,7 @@ def test_a_controller_restarted_at_the_full_share_still_decides(
             _window(name, "canary", version, start, 0.0),
             _window(name, "baseline", "1", start, 0.005 if i == 5 else 0.0),
         ]
-    first = _run(
-        kafka_settings, canary_store, rollout, before, name, lambda d: len(d) >= 2, group
-    )
+    first = _run(kafka_settings, canary_store, rollout, before, name, lambda d: len(d) >= 2, group)
     assert [(d.action, d.share) for d in first] == [("canary_step", 0.5), ("canary_step", 1.0)]
     # the first controller is stopped; only the canary serves now
     full = [t0 + i * 60_000 for i in range(6, 9)]
@@ -246,3 +245,27 @@ def test_a_controller_restarted_at_the_full_share_still_decides(
     (event,) = records_on(kafka_settings, MODEL_DEPLOYMENTS, 3)[2:]
     assert event["action"] == expected
     assert event["evidence"]["baseline_error_rate"] == 0.005  # the 50 % step's newest window
+
+
+def test_a_step_context_never_outlives_its_step(
+    kafka_settings: KafkaSettings, redis_client: redis.Redis, canary_store: ModelStore
+) -> None:
+    """Any other write of the canary fields (admin, rollback, promotion) deletes the
+    controller's record, and an unreadable one leaves the step bare instead of crashing."""
+    rollout = RolloutStore(redis_client)
+    name = f"ctx-{uuid.uuid4().hex[:6]}"
+    context = StepContext(version="2", share=1.0, since_ms=5, previous_baseline=None)
+    other_writers: list[Callable[[], None]] = [
+        lambda: rollout.write_canary(name, "2", 1.0),  # POST /admin/canary, even the same
+        lambda: rollout.write_promotion(name, "2"),
+        lambda: rollout.write(name, RolloutState("2", 1.0)),
+    ]
+    for other_writer in other_writers:
+        rollout.write_canary(name, "2", 1.0, context.encode())
+        assert rollout.read_step_context(name) == context.encode()
+        other_writer()
+        assert rollout.read_step_context(name) is None
+    rollout.write_canary(name, "2", 1.0, "{not json")
+    settings = CanaryAnalysisSettings(group_id="unused")
+    step = CanaryController(settings, kafka_settings, rollout, canary_store)._step(name)
+    assert step == StepState("2", 1.0, None)
