@@ -13,6 +13,7 @@ import redis
 from typer.testing import CliRunner
 
 from driftline.cli import app
+from driftline.ports import free_port
 from schemas.codec import SingleObjectCodec
 from schemas.model_registry import ModelStore
 from schemas.rollout_state import RolloutState, RolloutStore
@@ -71,3 +72,27 @@ def test_dry_run_then_confirmed_rollback(
     )  # fmt: skip
     assert event["champion_version"] == serving_store.alias_version(MODEL, "champion")
     assert event["evidence"] == {"canary_share_before": 0.3}
+
+
+def test_a_rollback_with_kafka_down_says_traffic_moved_and_how_to_record_it(
+    redis_url: str, redis_client: redis.Redis, serving_store: ModelStore
+) -> None:
+    """Redis is written first, so traffic is on the champion although the DeploymentEvent
+    could not be published: the message must say so (not "incomplete") and exit non-zero."""
+    rollout = RolloutStore(redis_client)
+    rollout.write(MODEL, RolloutState("2", 0.3))
+    down = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", topic_prefix="")
+    env = {**_env(down, redis_url, serving_store), "COLUMNS": "200",
+           "DRIFTLINE_KAFKA_PRODUCER_OVERRIDES": '{"message.timeout.ms": 2000}'}  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["rollback", "--confirm", "--reason", "canary errors"], env=env
+    )
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    champion = serving_store.alias_version(MODEL, "champion")
+    assert f"all traffic of {MODEL} now goes to champion version {champion}" in said, said
+    assert "canary version 2 (share 0.3) no longer serves" in said, said
+    assert "the DeploymentEvent (rolled_back) was NOT published to model.deployments" in said
+    assert f"driftline rollback --model {MODEL} --confirm --reason 'canary errors'" in said
+    assert "incomplete" not in said
+    assert rollout.read(MODEL) == RolloutState(None, 0.0)  # what the message says is true
