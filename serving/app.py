@@ -82,10 +82,19 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
-    """A body or query that does not match its model: the first problem and where."""
+    """A body or query that does not match its model: the first problem and where (422);
+    a body that is not JSON at all is a 400 ``malformed_json``, as on ``/predict``."""
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type
     errors = exc.errors()
     first = errors[0] if errors else {"msg": "invalid request", "loc": ()}
+    if first.get("type") == "json_invalid":  # the same answer /predict gives unparsable JSON
+        ctx = first.get("ctx")
+        reason = ctx.get("error", "") if isinstance(ctx, dict) else ""
+        return JSONResponse(
+            {"error": "malformed_json", "message": f"body is not JSON: {reason}".rstrip(": "),
+             "location": "body"},
+            status_code=400,
+        )  # fmt: skip
     location = ".".join(str(part) for part in first.get("loc", ()))
     return JSONResponse(
         {"error": "invalid_request", "message": str(first.get("msg")), "location": location},

@@ -171,6 +171,11 @@ def test_admin_canary_needs_redis_and_checks_its_body(client: TestClient) -> Non
     bad = client.post("/admin/canary", json={"share": 1.5}, headers=headers)
     assert bad.status_code == 422
     assert (bad.json()["error"], bad.json()["location"]) == ("invalid_request", "body.share")
+    for route in ("/admin/canary", "/admin/rollback", "/admin/promote"):  # as /predict says
+        json_headers = {**headers, "Content-Type": "application/json"}
+        broken = client.post(route, content=b'{"share": 0.2,', headers=json_headers)
+        assert broken.status_code == 400, (route, broken.text)
+        assert broken.json()["error"] == "malformed_json" and "JSON" in broken.json()["message"]
     no_redis = client.post("/admin/canary", json={"share": 0.2, "version": "1"}, headers=headers)
     assert no_redis.status_code == 503 and "Redis" in no_redis.json()["message"]
     live = client.get("/admin/canary", headers=headers).json()
