@@ -29,6 +29,7 @@ from stream import drift_metrics as m
 from stream.drift_output import DriftOutput
 from stream.exceptions import PartialRecordError
 from stream.merge import MergeCheckpoint, MergeDomain
+from stream.partials import PartitionProgress, WindowPartial
 from stream.partials_codec import record_to_partial
 from stream.profiles import FileProfileSource, ProfileSource
 from stream.runtime.checkpoint import JsonCheckpointStore
@@ -112,32 +113,37 @@ class PartialsIngest:
         self.topic = topic
         self.dead_letters = dead_letters
         self.decoder = RecordDecoder(codec, dead_letters, {topic: DRIFT_PARTIAL})
-        self.dead_letter_count = 0
-        self.records = 0
 
-    def __call__(self, partition: int, messages: list[Message]) -> None:
-        """Add each message, in order, to the partition's domain."""
+    def __call__(self, partition: int, messages: list[Message]) -> int:
+        """Add each message, in order, to the partition's domain; return how many went
+        to the dead-letter topic."""
         domain = self.merger.domains.get((self.topic, partition))
         if domain is None:  # revoked while the batch was consumed
-            return
+            return 0
+        dead = 0
         for message in messages:
             offset = message.offset() or 0
-            self.records += 1
-            decoded = self.decoder.decode_one(message)
-            if decoded is None:
-                self.dead_letter_count += 1
-                domain.skip(offset)
-                continue
-            try:
-                item = record_to_partial(decoded.value, self.merger.profiles)
-            except PartialRecordError as exc:
-                self.dead_letters.route(message, exc)
-                self.dead_letter_count += 1
+            item = self._decode(message)
+            if item is None:
+                dead += 1
                 domain.skip(offset)
                 continue
             outcome = domain.add(item, offset)
             if outcome in ("merged", "duplicate", "late"):
                 m.MERGE_SHARES.labels(outcome).inc()
+        return dead
+
+    def _decode(self, message: Message) -> WindowPartial | PartitionProgress | None:
+        """The record as a share or a progress report; None when it went to the
+        dead-letter topic (undecodable, or content the merge cannot take)."""
+        decoded = self.decoder.decode_one(message)
+        if decoded is None:
+            return None
+        try:
+            return record_to_partial(decoded.value, self.merger.profiles)
+        except PartialRecordError as exc:
+            self.dead_letters.route(message, exc)
+            return None
 
 
 def build_merge_loop(

@@ -85,8 +85,9 @@ class WindowedProcessor(CommittingProcessor, Protocol):
     ) -> None: ...
 
 
-#: Takes one partition's consumed messages (in order) instead of InferenceEvent decoding.
-Ingest = Callable[[int, list[Message]], None]
+#: Takes one partition's consumed messages (in order) instead of InferenceEvent decoding;
+#: returns how many of them went to the dead-letter topic.
+Ingest = Callable[[int, list[Message]], int]
 
 
 @runtime_checkable
@@ -223,7 +224,7 @@ class ProcessorLoop:
                 continue
             by_partition[message.partition() or 0].append(message)
         for partition, batch in by_partition.items():
-            self.ingest(partition, batch)
+            self.stats.dead_letters += self.ingest(partition, batch)
             self.stats.messages += len(batch)
         labels = 0
         if self.feedback is not None and isinstance(self.processor, JoinsFeedback):
@@ -237,16 +238,16 @@ class ProcessorLoop:
         self._commit(force=bool(outputs))
         return sum(len(b) for b in by_partition.values()) + labels
 
-    def _process(self, partition: int, messages: list[Message]) -> None:
+    def _process(self, partition: int, messages: list[Message]) -> int:
         values = [m.value() for m in messages]
         offsets = np.fromiter((m.offset() for m in messages), dtype=np.int64, count=len(messages))
         batch = decode_inference_batch(values, self.codec)
         for bad in batch.errors:
             self.dead_letters.route(messages[bad.index], bad.error)
-        self.stats.dead_letters += len(batch.errors)
         if self._windowed is None:  # checked in __init__: ingest is given then
             raise TypeError("this loop's processor takes no InferenceEvents")
         self._windowed.process(self.input_topic, partition, batch, offsets)
+        return len(batch.errors)
 
     def _produce(self, output: WindowOutput) -> None:
         value = self.codec.encode(self.record_type, output.value)

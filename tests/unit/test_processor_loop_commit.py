@@ -106,7 +106,7 @@ def _loop(
         FakeCodec(),  # type: ignore[arg-type]
         record_type="DriftScore", input_topic=TOPIC, output_topic="t.drift.scores",
         dead_letters=DeadLetterRouter(producer, "t.dead.letters"),  # type: ignore[arg-type]
-        group_id="g", store=store, commit_interval_s=0, ingest=lambda p, m: None,
+        group_id="g", store=store, commit_interval_s=0, ingest=lambda p, m: 0,
     )  # fmt: skip
     return loop, consumer, producer, processor, store
 
