@@ -7,13 +7,16 @@ import random
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from stream.detectors import DetectorState
 from stream.drift_output import DriftOutput
 from stream.exceptions import CheckpointError
 from stream.merge import MergeCheckpoint, MergeDomain, merge_detector_states
+from stream.merge_app import PartialsMerger
 from stream.partials import PartitionProgress, Source, WindowPartial
 from stream.performance import WindowPerformance
+from stream.profiles import FileProfileSource
 from stream.stats import DecisionRule, ReferenceProfile, WindowSketch
 
 RNG = np.random.default_rng(2)
@@ -179,3 +182,14 @@ def test_checkpoints_of_many_partitions_fit_the_commit_metadata_limit() -> None:
     assert len(checkpoint.to_json()) < 4000
     again = MergeCheckpoint.from_json(checkpoint.to_json())
     assert again == checkpoint
+
+
+def test_a_revoked_domain_takes_its_gauges_with_it() -> None:
+    merger = PartialsMerger(DecisionRule(), FileProfileSource(None))
+    merger.assign("t.drift.partials", 7, None)
+    merger.domains[("t.drift.partials", 7)].add(progress(0, MINUTE), 0)
+    merger.close_ready()
+    name = "driftline_drift_merge_waiting_partitions"
+    assert REGISTRY.get_sample_value(name, {"partition": "7"}) == 2.0  # 1 and 2 silent
+    merger.revoke("t.drift.partials", 7)
+    assert REGISTRY.get_sample_value(name, {"partition": "7"}) is None
