@@ -156,7 +156,8 @@ def _unpack(packed: dict[str, list[Any]]) -> dict[str, list[Any]]:
 
 @dataclass(slots=True)
 class MergeCounts:
-    """What a domain dropped or re-attributed (for metrics and tests)."""
+    """What a domain dropped or re-attributed, in total (the metrics count the outcomes
+    :meth:`MergeDomain.add` returns; these totals are for tests and debugging)."""
 
     duplicates: int = 0
     late_shares: int = 0
